@@ -1,0 +1,73 @@
+"""Read ``params.yaml`` once, at the edge, into a frozen :class:`Params`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from fmlpipe.config.schema import Params, Section
+from fmlpipe.errors import ParamsError
+
+
+def load_params(path: str | Path) -> Params:
+    """Parse and validate a params file; raise :class:`ParamsError` naming the first bad key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"params file '{path}' not found (pass --params PATH or run from the project root)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "malformed YAML"
+        raise ParamsError(f"{path}: not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise ParamsError(f"{path}: not a UTF-8 text file") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections at the top level, got {type(raw).__name__}")
+    return parse_params(raw, source=str(path))
+
+
+def parse_params(raw: dict[str, Any], source: str = "params") -> Params:
+    """Validate an already-loaded mapping (used by tests and by ``load_params``)."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ParamsError(f"{source}: {describe(exc)}") from None
+
+
+def describe(exc: ValidationError) -> str:
+    """One line for the first validation error: key path, offending value, what is allowed."""
+    err = exc.errors(include_url=False)[0]
+    key = ".".join(str(part) for part in err["loc"])
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        parent = _model_at(err["loc"][:-1])
+        allowed = ", ".join(f.alias or n for n, f in parent.model_fields.items()) if parent else "see params.yaml"
+        return f"unknown key '{key}' (allowed here: {allowed})"
+    if kind == "missing":
+        return f"missing key '{key}'"
+    message = err["msg"]
+    if kind == "value_error":
+        message = message.removeprefix("Value error, ")
+        return f"{key}: {message}" if key else message
+    return f"{key}={err['input']!r}: {message}"
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[Section] | None:
+    """The section class at a key path, to list the keys allowed there."""
+    model: type[Section] = Params
+    for part in loc:
+        field = next(
+            (f for name, f in model.model_fields.items() if part in (name, f.alias)), None
+        )
+        if field is None:
+            return None
+        candidates = [a for a in getattr(field.annotation, "__args__", (field.annotation,))]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, Section)), None)
+        if model is None:
+            return None
+    return model
