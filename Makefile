@@ -1,0 +1,34 @@
+# Two entry points for a fresh machine:
+#   make run   set up (venv, package, Fashion-MNIST) and run the default pipeline (dvc repro)
+#   make test  set up and run the whole test suite
+# Both are idempotent: a second run reuses the venv and the installed packages.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.fmlpipe-installed
+
+.PHONY: setup system-deps run test clean
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	bash scripts/system-deps.sh $(DEPS_FLAGS)
+
+# Re-installs only when pyproject.toml changes. pip on this kind of machine takes torch from
+# local disk; elsewhere it downloads it.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -e '.[dev]'
+	touch $@
+
+run: setup
+	PATH="$(BIN):$$PATH" dvc repro
+
+test: DEPS_FLAGS = --test
+test: setup
+	PATH="$(BIN):$$PATH" pytest
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install the system packages fmlpipe uses, where apt is available and we may use it.
+# Idempotent: packages already installed are skipped. Usage: scripts/system-deps.sh [--test]
+#   always: dataset-fashion-mnist (the real Fashion-MNIST IDX files, offline)
+#   --test: also what the test suite needs (none beyond the above yet)
+set -euo pipefail
+
+packages=(dataset-fashion-mnist)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "note: apt-get not found; install ${missing[*]} yourself, or set data.download: true in params.yaml where online" >&2
+  exit 0
+fi
+if [ "$(id -u)" -eq 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo"; else
+  echo "note: not root and no passwordless sudo; run: sudo apt-get install -y ${missing[*]}" >&2
+  exit 0
+fi
+echo "installing system packages: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"

@@ -1,0 +1,44 @@
+"""The ``fmlpipe`` command line: one module per command, registered on one Typer app."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fmlpipe import __version__
+from fmlpipe.cli import run_stage, stages
+
+app = typer.Typer(
+    name="fmlpipe",
+    help="Reproducible Federated Mutual Learning experiments: DVC stages, MLflow tracking.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fmlpipe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Reproducible Federated Mutual Learning experiments."""
+    ctx.obj = {"debug": debug}
+
+
+app.command("run-stage")(run_stage.run_stage)
+app.command("stages")(stages.list_stages)
+
+
+def main() -> None:
+    app()

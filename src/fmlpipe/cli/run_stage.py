@@ -1,0 +1,30 @@
+"""``fmlpipe run-stage STAGE``: run one pipeline stage with the project's params."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fmlpipe.cli.errors import reported
+from fmlpipe.config import load_params
+from fmlpipe.errors import ParamsError
+from fmlpipe.paths import Paths
+from fmlpipe.stages import STAGES, StageOptions
+
+
+def run_stage(
+    ctx: typer.Context,
+    stage: Annotated[str, typer.Argument(help="Stage to run; `fmlpipe stages` lists them.")],
+    params: Annotated[Path, typer.Option("--params", help="Params file.")] = Path("params.yaml"),
+    algorithm: Annotated[
+        str | None, typer.Option("--algorithm", help="train: which algorithm section to run.")
+    ] = None,
+) -> None:
+    """Run one pipeline stage (what `dvc repro` calls)."""
+    with reported(ctx):
+        if stage not in STAGES:
+            raise ParamsError(f"unknown stage '{stage}' (known: {', '.join(STAGES)})")
+        parsed = load_params(params)
+        STAGES[stage].run(parsed, Paths(params.parent), StageOptions(algorithm=algorithm))

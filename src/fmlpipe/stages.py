@@ -1,0 +1,50 @@
+"""The registry of pipeline stages that ``fmlpipe run-stage`` runs and ``dvc.yaml`` calls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fmlpipe.config import Params
+from fmlpipe.paths import Paths
+
+
+@dataclass(frozen=True)
+class StageOptions:
+    """Stage-specific command-line options (unused ones stay at their defaults)."""
+
+    algorithm: str | None = None
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    summary: str
+    run: Callable[[Params, Paths, StageOptions], object]
+
+
+def _prepare(params: Params, paths: Paths, _: StageOptions) -> object:
+    from fmlpipe.data.prepare import run_prepare
+
+    return run_prepare(params, paths)
+
+
+def _partition(params: Params, paths: Paths, _: StageOptions) -> object:
+    from fmlpipe.partition.stage import run_partition
+
+    return run_partition(params, paths)
+
+
+# Imports live inside the runners so `fmlpipe stages` and `--help` stay fast (no torch import).
+STAGES: dict[str, Stage] = {
+    "prepare": Stage(
+        "prepare",
+        "load and verify the raw dataset, subset it, write data/prepared/{dataset.safetensors,card.json}",
+        _prepare,
+    ),
+    "partition": Stage(
+        "partition",
+        "split the training set across clients with local test splits, write data/partition/",
+        _partition,
+    ),
+}

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from fmlpipe import __version__
+from fmlpipe.cli import app
+from fmlpipe.stages import STAGES
+
+runner = CliRunner()
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"fmlpipe {__version__}"
+
+
+def test_stages_lists_every_stage_on_one_line() -> None:
+    result = runner.invoke(app, ["stages"])
+    assert result.exit_code == 0
+    lines = result.output.strip().splitlines()
+    assert [line.split()[0] for line in lines] == list(STAGES)
+
+
+def test_help_everywhere() -> None:
+    for args in (["--help"], ["run-stage", "--help"], ["stages", "--help"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, args
+        assert "Usage" in result.output
+
+
+def test_unknown_stage_is_usage_error() -> None:
+    result = runner.invoke(app, ["run-stage", "trian"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: unknown stage 'trian' (known: " + ", ".join(STAGES) + ")"
+
+
+def test_bad_params_exit_2_one_line_and_nothing_written(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    text = (Path(__file__).resolve().parents[2] / "params.yaml").read_text()
+    params.write_text(text.replace("num_clients: 20", "num_clients: -4"))
+    result = runner.invoke(app, ["run-stage", "partition", "--params", str(params)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: {params}: partition.num_clients=-4: Input should be greater than or equal to 1"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    plain = runner.invoke(app, ["run-stage", "prepare", "--params", str(missing)])
+    assert plain.exit_code == 2 and "Traceback" not in plain.output
+    debug = subprocess.run(
+        [sys.executable, "-m", "fmlpipe", "--debug", "run-stage", "prepare", "--params", str(missing)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert debug.returncode != 0
+    assert "Traceback" in debug.stderr and "ParamsError" in debug.stderr
+
+
+def test_python_dash_m_entry_point() -> None:
+    result = subprocess.run([sys.executable, "-m", "fmlpipe", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == f"fmlpipe {__version__}"
