@@ -35,6 +35,12 @@ def _partition(params: Params, paths: Paths, _: StageOptions) -> object:
     return run_partition(params, paths)
 
 
+def _train(params: Params, paths: Paths, options: StageOptions) -> object:
+    from fmlpipe.fl.stage import run_train
+
+    return run_train(params, paths, options.algorithm)
+
+
 # Imports live inside the runners so `fmlpipe stages` and `--help` stay fast (no torch import).
 STAGES: dict[str, Stage] = {
     "prepare": Stage(
@@ -46,5 +52,10 @@ STAGES: dict[str, Stage] = {
         "partition",
         "split the training set across clients with local test splits, write data/partition/",
         _partition,
+    ),
+    "train": Stage(
+        "train",
+        "run one algorithm (--algorithm fml|fedavg|fedprox|local), write runs/<algorithm>/",
+        _train,
     ),
 }

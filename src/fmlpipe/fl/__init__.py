@@ -1,0 +1,1 @@
+"""Federated simulation: the round loop, local training, aggregation and the algorithms."""

@@ -1,0 +1,70 @@
+"""One model instance per role, reused for every client by loading states in place, and the
+per-client personalized states, kept as tensors (never as one module per client)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fmlpipe.fl.aggregate import State
+from fmlpipe.fl.seeding import seeded_torch
+from fmlpipe.models.registry import build_model
+
+GLOBAL = "global"  # the shared architecture: FedAvg/FedProx model, FML meme
+LOCAL = "local"  # the personalized architecture: FML local model, local-only model
+
+
+def state_of(module: nn.Module) -> State:
+    """A detached copy of a module's state (parameters and buffers)."""
+    return {name: t.detach().clone() for name, t in module.state_dict().items()}
+
+
+def init_state(module: nn.Module, seed: int, *tags: int) -> State:
+    """Re-initialize ``module`` in place from a derived seed and return its state."""
+    with seeded_torch(seed, *tags):
+        for sub in module.modules():
+            if hasattr(sub, "reset_parameters"):
+                sub.reset_parameters()
+            if hasattr(sub, "reset_running_stats"):
+                sub.reset_running_stats()
+    return state_of(module)
+
+
+class ModelPool:
+    """Builds each role's module once, on first use."""
+
+    def __init__(self, archs: dict[str, str], input_shape: tuple[int, int, int], num_classes: int, device: torch.device):
+        self.archs = archs
+        self.input_shape = input_shape
+        self.num_classes = num_classes
+        self.device = device
+        self._modules: dict[str, nn.Module] = {}
+
+    def get(self, role: str) -> nn.Module:
+        if role not in self._modules:
+            module = build_model(self.archs[role], self.input_shape, self.num_classes, key=f"models.{role}")
+            self._modules[role] = module.to(self.device)
+        return self._modules[role]
+
+    def load(self, role: str, state: State) -> nn.Module:
+        module = self.get(role)
+        module.load_state_dict(state)
+        return module
+
+
+class PersonalStates:
+    """Each client's private model state, created from a per-client seed on first use."""
+
+    def __init__(self, pool: ModelPool, seed: int, init_tag: int):
+        self.pool = pool
+        self.seed = seed
+        self.init_tag = init_tag
+        self.states: dict[int, State] = {}
+
+    def get(self, cid: int) -> State:
+        if cid not in self.states:
+            self.states[cid] = init_state(self.pool.get(LOCAL), self.seed, self.init_tag, cid)
+        return self.states[cid]
+
+    def put(self, cid: int, state: State) -> None:
+        self.states[cid] = state

@@ -1,0 +1,96 @@
+"""The ``train`` stage: run one algorithm's federated simulation, resuming from its checkpoint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from fmlpipe.config import Params
+from fmlpipe.data.store import load_prepared
+from fmlpipe.errors import ParamsError
+from fmlpipe.fl.algorithms import algorithm_class
+from fmlpipe.fl.algorithms.base import SimContext
+from fmlpipe.fl.checkpoint import load_checkpoint, save_checkpoint
+from fmlpipe.fl.data import federated_data
+from fmlpipe.fl.device import make_deterministic, resolve_device
+from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelPool, PersonalStates, init_state
+from fmlpipe.fl.outputs import write_run_outputs
+from fmlpipe.fl.seeding import GLOBAL_INIT, LOCAL_INIT
+from fmlpipe.fl.simulation import RunState, simulate
+from fmlpipe.model_files import architecture
+from fmlpipe.partition.result import Partition
+from fmlpipe.paths import Paths
+
+
+def fingerprint(params: Params, algorithm: str, dataset_sha: str, partition_hash: str) -> str:
+    """What a checkpoint must match to be resumed: the params the run reads, and its data."""
+    section = getattr(params.algorithms, algorithm)
+    payload = {
+        "algorithm": algorithm,
+        "settings": section.model_dump(),
+        "base": params.base.model_dump(),
+        "federation": params.federation.model_dump(),
+        "models": params.models.model_dump(by_alias=True),
+        "dataset": dataset_sha,
+        "partition": partition_hash,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        transient=False, disable=os.environ.get("FMLPIPE_NO_PROGRESS") == "1",
+    )
+
+
+def run_train(params: Params, paths: Paths, algorithm: str | None) -> RunState:
+    """Train ``algorithm`` and write ``runs/<algorithm>/``; returns the final run state."""
+    cls = algorithm_class(algorithm, dict(params.algorithms))
+    assert algorithm is not None
+    prepared = load_prepared(paths)
+    partition = Partition.load(paths.partition_file)
+    fed = params.federation
+    if isinstance(fed.clients_per_round, int) and fed.clients_per_round > len(partition.train):
+        raise ParamsError(f"federation.clients_per_round={fed.clients_per_round} exceeds the "
+                          f"{len(partition.train)} clients of the partition (partition.num_clients)")
+    device = resolve_device(params.base.device)
+    make_deterministic()
+    data = federated_data(prepared, partition, device)
+    pool = ModelPool({GLOBAL: params.models.global_, LOCAL: params.models.local},
+                     data.input_shape, data.num_classes, device)
+    for role in cls.roles:  # fail on an unknown or ill-fitting model before any training
+        pool.get(role)
+    seed = params.base.seed
+    ctx = SimContext(data, fed, pool, PersonalStates(pool, seed, LOCAL_INIT), seed)
+    alg = cls(ctx, getattr(params.algorithms, algorithm))
+
+    run_dir = paths.run_dir(algorithm)
+    ckpt = run_dir / "checkpoint.safetensors"
+    key = fingerprint(params, algorithm, prepared.card["dataset_sha256"], partition.content_hash())
+    resumed = load_checkpoint(ckpt, key)
+    if resumed is not None:
+        state, ctx.personal.states = resumed
+    else:
+        state = RunState(0, init_state(pool.get(GLOBAL), seed, GLOBAL_INIT) if cls.uses_global else None)
+
+    with _progress() as bar:
+        task = bar.add_task(f"train {algorithm}", total=fed.rounds, completed=state.round)
+
+        def after_round(s: RunState) -> None:
+            save_checkpoint(ckpt, s, ctx.personal.states, key)
+            bar.update(task, completed=s.round)
+
+        state = simulate(alg, state, fed.rounds, after_round)
+
+    shape = data.input_shape
+    write_run_outputs(
+        run_dir, algorithm, state,
+        architecture(params.models.global_, shape, data.num_classes) if cls.uses_global else None,
+        ctx.personal.states,
+        architecture(params.models.local, shape, data.num_classes) if LOCAL in cls.roles else None,
+    )
+    return state

@@ -1,0 +1,145 @@
+"""The train stage end to end on real (small) data: outputs, determinism, resume, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import fmlpipe.fl.stage as stage
+from fmlpipe.errors import ParamsError
+from fmlpipe.fl.stage import run_train
+from fmlpipe.model_files import load_model
+from fmlpipe.paths import Paths
+
+from tests.conftest import with_section
+from tests.fl.conftest import small_params
+
+
+def _files(run_dir: Path) -> dict[str, bytes]:
+    skip = {"timing.json", "checkpoint.safetensors"}  # wall-clock times differ between runs
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*"))
+            if p.is_file() and p.name not in skip}
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_fml_writes_models_history_and_metrics(project: Paths) -> None:
+    run_train(small_params(), project, "fml")
+    run_dir = project.run_dir("fml")
+    models = sorted(p.name for p in (run_dir / "models").iterdir())
+    assert models == ["architectures.json", *[f"client-{i:03d}.safetensors" for i in range(10)], "global.safetensors"]
+    history = _rows(run_dir / "history.csv")
+    assert [r["round"] for r in history] == ["1", "2", "3"]
+    assert {"alpha", "beta", "train_loss_local", "train_loss_meme", "acc_global_test",
+            "acc_personalized_mean", "acc_personalized_p10"} <= set(history[0])
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["rounds"] == 3 and metrics["acc_personalized_mean"] == float(history[-1]["acc_personalized_mean"])
+    assert len(_rows(run_dir / "clients.csv")) == 3 * 10
+
+
+def test_saved_personalized_model_reproduces_its_recorded_accuracy(project: Paths) -> None:
+    run_train(small_params(), project, "fml")
+    from fmlpipe.data.store import load_prepared
+    from fmlpipe.partition.result import Partition
+    import torch
+
+    prepared = load_prepared(project)
+    test_idx = torch.tensor(Partition.load(project.partition_file).test[4])
+    model = load_model(project.run_dir("fml") / "models" / "client-004.safetensors")
+    x = prepared.train_x[test_idx].float() / 255
+    acc = (model(x).argmax(1) == prepared.train_y[test_idx]).double().mean().item()
+    last = [r for r in _rows(project.run_dir("fml") / "clients.csv") if r["round"] == "3" and r["client"] == "4"]
+    assert acc == pytest.approx(float(last[0]["acc_personalized"]), abs=1e-12)
+
+
+def test_same_seed_same_bits(project: Paths, tmp_path_factory: pytest.TempPathFactory) -> None:
+    other = Paths(tmp_path_factory.mktemp("again"))
+    shutil.copytree(project.root / "data", other.root / "data")
+    params = small_params(rounds=2)
+    run_train(params, project, "fml")
+    run_train(params, other, "fml")
+    assert _files(project.run_dir("fml")) == _files(other.run_dir("fml"))
+    reseeded = Paths(tmp_path_factory.mktemp("reseeded"))
+    shutil.copytree(project.root / "data", reseeded.root / "data")
+    run_train(with_section(params, "base", seed=1), reseeded, "fml")
+    assert _files(reseeded.run_dir("fml")) != _files(project.run_dir("fml"))
+
+
+@pytest.mark.parametrize("algorithm", ["fml", "fedprox"])
+def test_resume_after_interruption_is_bit_identical(
+    algorithm: str, project: Paths, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params = small_params(rounds=3, clients_per_round=0.5)
+    whole = Paths(tmp_path_factory.mktemp("whole"))
+    shutil.copytree(project.root / "data", whole.root / "data")
+    run_train(params, whole, algorithm)
+
+    real_save = stage.save_checkpoint
+
+    def crash_after_round_two(path, state, personal, key):  # type: ignore[no-untyped-def]
+        real_save(path, state, personal, key)
+        if state.round == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(stage, "save_checkpoint", crash_after_round_two)
+    with pytest.raises(KeyboardInterrupt):
+        run_train(params, project, algorithm)
+    assert not (project.run_dir(algorithm) / "metrics.json").exists()
+    monkeypatch.setattr(stage, "save_checkpoint", real_save)
+    calls: list[int] = []
+    real_round = stage.simulate
+
+    def counting(alg, state, rounds, on_round):  # type: ignore[no-untyped-def]
+        calls.append(state.round)
+        return real_round(alg, state, rounds, on_round)
+
+    monkeypatch.setattr(stage, "simulate", counting)
+    run_train(params, project, algorithm)
+    assert calls == [2]  # resumed after round 2, not from scratch
+    assert _files(project.run_dir(algorithm)) == _files(whole.run_dir(algorithm))
+
+
+def test_checkpoint_of_other_params_is_not_resumed(project: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_train(small_params(rounds=1), project, "fedavg")
+    starts: list[int] = []
+    real = stage.simulate
+    monkeypatch.setattr(stage, "simulate", lambda alg, s, r, cb: (starts.append(s.round), real(alg, s, r, cb))[1])
+    params = small_params(rounds=1)
+    params = with_section(params, "federation", optimizer=params.federation.optimizer.model_copy(update={"lr": 0.02}))
+    run_train(params, project, "fedavg")
+    assert starts == [0]
+
+
+def test_local_only_has_no_global_model_and_fedavg_finetunes(project: Paths) -> None:
+    run_train(small_params(rounds=1), project, "local")
+    assert not (project.run_dir("local") / "models" / "global.safetensors").exists()
+    assert "acc_global_test" not in _rows(project.run_dir("local") / "history.csv")[0]
+    params = small_params(rounds=1)
+    params = params.model_copy(update={"algorithms": params.algorithms.model_copy(
+        update={"fedavg": params.algorithms.fedavg.model_copy(update={"finetune_epochs": 1})})})
+    run_train(params, project, "fedavg")
+    row = _rows(project.run_dir("fedavg") / "history.csv")[0]
+    assert float(row["acc_personalized_mean"]) == float(row["acc_global_local_mean"])
+    assert float(row["acc_finetuned_mean"]) > float(row["acc_personalized_mean"])
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "federation", "message"),
+    [
+        (None, {}, "train needs --algorithm NAME"),
+        ("fedsgd", {}, "--algorithm 'fedsgd' is not a known algorithm (known: fml, fedavg, fedprox, local)"),
+        ("fml", {"clients_per_round": 11}, "federation.clients_per_round=11 exceeds the 10 clients"),
+    ],
+)
+def test_bad_train_requests_fail_before_writing(project: Paths, algorithm: str | None,
+                                                 federation: dict[str, object], message: str) -> None:
+    with pytest.raises(ParamsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        run_train(small_params(**federation), project, algorithm)
+    assert not (project.root / "runs").exists()
