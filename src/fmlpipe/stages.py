@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from fmlpipe.config import Params
 from fmlpipe.paths import Paths
@@ -14,6 +14,7 @@ class StageOptions:
     """Stage-specific command-line options (unused ones stay at their defaults)."""
 
     algorithm: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)  # the process environment, read at the CLI
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ def _partition(params: Params, paths: Paths, _: StageOptions) -> object:
 def _train(params: Params, paths: Paths, options: StageOptions) -> object:
     from fmlpipe.fl.stage import run_train
 
-    return run_train(params, paths, options.algorithm)
+    return run_train(params, paths, options.algorithm, options.env)
 
 
 # Imports live inside the runners so `fmlpipe stages` and `--help` stay fast (no torch import).

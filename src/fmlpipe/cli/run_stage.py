@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -27,4 +28,4 @@ def run_stage(
         if stage not in STAGES:
             raise ParamsError(f"unknown stage '{stage}' (known: {', '.join(STAGES)})")
         parsed = load_params(params)
-        STAGES[stage].run(parsed, Paths(params.parent), StageOptions(algorithm=algorithm))
+        STAGES[stage].run(parsed, Paths(params.parent), StageOptions(algorithm=algorithm, env=dict(os.environ)))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+from collections.abc import Mapping
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from fmlpipe.config import Params
@@ -22,6 +23,7 @@ from fmlpipe.fl.seeding import GLOBAL_INIT, LOCAL_INIT
 from fmlpipe.fl.simulation import RunState, simulate
 from fmlpipe.model_files import architecture
 from fmlpipe.partition.result import Partition
+from fmlpipe.tracking.setup import train_tracker
 from fmlpipe.paths import Paths
 
 
@@ -43,12 +45,14 @@ def fingerprint(params: Params, algorithm: str, dataset_sha: str, partition_hash
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        transient=False, disable=os.environ.get("FMLPIPE_NO_PROGRESS") == "1",
+        console=Console(stderr=True), transient=False,
     )
 
 
-def run_train(params: Params, paths: Paths, algorithm: str | None) -> RunState:
-    """Train ``algorithm`` and write ``runs/<algorithm>/``; returns the final run state."""
+def run_train(params: Params, paths: Paths, algorithm: str | None,
+              env: Mapping[str, str] | None = None) -> RunState:
+    """Train ``algorithm`` and write ``runs/<algorithm>/``; returns the final run state.
+    ``env`` is the process environment (DVC_ROOT, DVC_STAGE, MLFLOW_TRACKING_URI, ...)."""
     cls = algorithm_class(algorithm, dict(params.algorithms))
     assert algorithm is not None
     prepared = load_prepared(paths)
@@ -70,27 +74,37 @@ def run_train(params: Params, paths: Paths, algorithm: str | None) -> RunState:
 
     run_dir = paths.run_dir(algorithm)
     ckpt = run_dir / "checkpoint.safetensors"
-    key = fingerprint(params, algorithm, prepared.card["dataset_sha256"], partition.content_hash())
+    hashes = {"fmlpipe.dataset_sha256": prepared.card["dataset_sha256"],
+              "fmlpipe.partition_hash": partition.content_hash()}
+    key = fingerprint(params, algorithm, *hashes.values())
     resumed = load_checkpoint(ckpt, key)
     if resumed is not None:
         state, ctx.personal.states = resumed
     else:
         state = RunState(0, init_state(pool.get(GLOBAL), seed, GLOBAL_INIT) if cls.uses_global else None)
 
-    with _progress() as bar:
-        task = bar.add_task(f"train {algorithm}", total=fed.rounds, completed=state.round)
+    tracker = train_tracker(params, paths, algorithm, key, data, hashes, env or {})
+    try:
+        tracker.on_round(state)  # a resumed run: log what the checkpoint holds and MLflow lacks
+        with _progress() as bar:
+            task = bar.add_task(f"train {algorithm}", total=fed.rounds, completed=state.round)
 
-        def after_round(s: RunState) -> None:
-            save_checkpoint(ckpt, s, ctx.personal.states, key)
-            bar.update(task, completed=s.round)
+            def after_round(s: RunState) -> None:
+                save_checkpoint(ckpt, s, ctx.personal.states, key)
+                tracker.on_round(s)
+                bar.update(task, completed=s.round)
 
-        state = simulate(alg, state, fed.rounds, after_round)
+            state = simulate(alg, state, fed.rounds, after_round)
 
-    shape = data.input_shape
-    write_run_outputs(
-        run_dir, algorithm, state,
-        architecture(params.models.global_, shape, data.num_classes) if cls.uses_global else None,
-        ctx.personal.states,
-        architecture(params.models.local, shape, data.num_classes) if LOCAL in cls.roles else None,
-    )
+        shape = data.input_shape
+        write_run_outputs(
+            run_dir, algorithm, state,
+            architecture(params.models.global_, shape, data.num_classes) if cls.uses_global else None,
+            ctx.personal.states,
+            architecture(params.models.local, shape, data.num_classes) if LOCAL in cls.roles else None,
+        )
+        tracker.finish(state, run_dir)
+    except BaseException:
+        tracker.fail()
+        raise
     return state

@@ -1,0 +1,1 @@
+"""MLflow tracking: where the store is, and what each stage logs there."""

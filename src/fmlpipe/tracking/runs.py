@@ -1,0 +1,80 @@
+"""Open, resume and close MLflow runs. A stage's run id is kept in its outputs
+(``mlflow.json``), so a resumed stage continues its run and ``evaluate`` finds it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+
+from fmlpipe.io import write_json
+from fmlpipe.tracking.store import TrackingStore, store_lock
+
+BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch call
+
+
+@dataclass
+class RunRef:
+    """Where a stage's runs live; written to the stage's outputs as JSON."""
+
+    tracking_uri: str
+    experiment_id: str
+    run_id: str
+    fingerprint: str
+    client_runs: dict[str, str] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        write_json(path, asdict(self))
+
+    @classmethod
+    def load(cls, path: Path) -> RunRef | None:
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+def connect(store: TrackingStore) -> tuple[MlflowClient, str]:
+    """A client and the experiment id, creating the experiment (with the project's artifact
+    root, fixed at creation) if needed."""
+    with store_lock(store):
+        client = MlflowClient(store.uri)
+        experiment = client.get_experiment_by_name(store.experiment)
+        if experiment is not None:
+            return client, experiment.experiment_id
+        try:
+            return client, client.create_experiment(store.experiment, artifact_location=store.artifact_root)
+        except MlflowException:  # created meanwhile by a concurrent stage on a remote server
+            experiment = client.get_experiment_by_name(store.experiment)
+            if experiment is None:
+                raise
+            return client, experiment.experiment_id
+
+
+def live_run(client: MlflowClient, run_id: str) -> bool:
+    try:
+        return client.get_run(run_id).info.lifecycle_stage == "active"
+    except MlflowException:
+        return False
+
+
+def log_metrics(client: MlflowClient, run_id: str, metrics: list[Metric]) -> None:
+    for start in range(0, len(metrics), BATCH):
+        client.log_batch(run_id, metrics=metrics[start : start + BATCH], synchronous=True)
+
+
+def create_run(client: MlflowClient, experiment_id: str, name: str, params: dict[str, str],
+               tags: dict[str, str]) -> str:
+    run = client.create_run(experiment_id, run_name=name, tags=tags)
+    items = [Param(k, v) for k, v in params.items()]
+    for start in range(0, len(items), 100):  # at most 100 params per batch
+        client.log_batch(run.info.run_id, params=items[start : start + 100], synchronous=True)
+    return run.info.run_id
+
+
+def set_tags(client: MlflowClient, run_id: str, tags: dict[str, str]) -> None:
+    client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()], synchronous=True)

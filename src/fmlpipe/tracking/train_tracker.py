@@ -1,0 +1,118 @@
+"""What a ``train`` stage records in MLflow: one run per algorithm with its params,
+provenance tags and per-round metrics (step = round), one nested child run per client with
+that client's metrics and personalized model, and the global model as an MLflow model."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from mlflow.entities import Metric
+
+from fmlpipe.fl.simulation import Row, RunState
+from fmlpipe.model_files import load_model
+from fmlpipe.tracking.runs import RunRef, connect, create_run, live_run, log_metrics, set_tags
+from fmlpipe.tracking.store import TrackingStore
+
+ROUND_MARK = "round"  # logged last each round: the last round whose metrics are all in
+COMPLETE_TAG = "fmlpipe.complete"
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    name: str  # client-007
+    train_samples: int
+    test_samples: int
+    label_histogram: tuple[int, ...]
+
+
+def _metrics(row: Row, step: int, skip: tuple[str, ...]) -> list[Metric]:
+    now = int(time.time() * 1000)
+    return [Metric(k, float(v), now, step) for k, v in row.items() if k not in skip]
+
+
+class MlflowTrainTracker:
+    def __init__(self, store: TrackingStore, algorithm: str, fingerprint: str, params: dict[str, str],
+                 tags: dict[str, str], clients: list[ClientInfo], ref_path: Path):
+        self.store, self.algorithm, self.fingerprint = store, algorithm, fingerprint
+        self.params, self.tags, self.clients, self.ref_path = params, tags, clients, ref_path
+        self.client, self.experiment_id = connect(store)
+        self.ref = self._open()
+        history = self.client.get_metric_history(self.ref.run_id, ROUND_MARK)
+        self.logged = int(max((m.value for m in history), default=0))
+
+    def _open(self) -> RunRef:
+        old = RunRef.load(self.ref_path)
+        if (old is not None and old.fingerprint == self.fingerprint and old.tracking_uri == self.store.uri
+                and live_run(self.client, old.run_id)):
+            self.client.update_run(old.run_id, status="RUNNING")
+            for run_id in old.client_runs.values():
+                self.client.update_run(run_id, status="RUNNING")
+            return old
+        run_id = create_run(self.client, self.experiment_id, self.algorithm, self.params,
+                            {**self.tags, "fmlpipe.algorithm": self.algorithm})
+        ref = RunRef(self.store.uri, self.experiment_id, run_id, self.fingerprint)
+        for info in self.clients:
+            ref.client_runs[info.name] = create_run(
+                self.client, self.experiment_id, info.name,
+                {"train_samples": str(info.train_samples), "test_samples": str(info.test_samples),
+                 "label_histogram": json.dumps(list(info.label_histogram))},
+                {"mlflow.parentRunId": run_id, "fmlpipe.algorithm": self.algorithm, "fmlpipe.client": info.name},
+            )
+        ref.save(self.ref_path)
+        return ref
+
+    def on_round(self, state: RunState) -> None:
+        """Log every round completed since the last logged one, one batch per run."""
+        if state.round <= self.logged:
+            return
+        new = range(self.logged + 1, state.round + 1)
+        for row in state.client_rows:
+            if row["round"] in new:
+                name = self.clients[int(row["client"])].name
+                log_metrics(self.client, self.ref.client_runs[name], _metrics(row, int(row["round"]), ("round", "client")))
+        evaluated = {int(r["round"]): r for r in state.history}
+        parent: list[Metric] = []
+        for row in state.rounds_log:
+            if row["round"] in new:
+                step = int(row["round"])
+                parent += _metrics({**row, **evaluated.get(step, {})}, step, ("round",))
+        log_metrics(self.client, self.ref.run_id, parent)
+        log_metrics(self.client, self.ref.run_id, [Metric(ROUND_MARK, float(state.round), int(time.time() * 1000), state.round)])
+        self.logged = state.round
+
+    def finish(self, state: RunState, run_dir: Path) -> None:
+        """Attach models and result files once, then close every run as FINISHED."""
+        if self.client.get_run(self.ref.run_id).data.tags.get(COMPLETE_TAG) != "true":
+            models = run_dir / "models"
+            for info in self.clients:
+                path = models / f"{info.name}.safetensors"
+                if path.is_file():
+                    self.client.log_artifact(self.ref.client_runs[info.name], str(path), "model")
+            for name in ("history.csv", "rounds.csv", "clients.csv", "metrics.json", "timing.json"):
+                self.client.log_artifact(self.ref.run_id, str(run_dir / name), "results")
+            self.client.log_artifact(self.ref.run_id, str(models / "architectures.json"), "results")
+            if (models / "global.safetensors").is_file():
+                self._log_global_model(models / "global.safetensors")
+            set_tags(self.client, self.ref.run_id, {COMPLETE_TAG: "true"})
+        self._close("FINISHED")
+
+    def _log_global_model(self, path: Path) -> None:
+        model = load_model(path)
+        shape = tuple(json.loads((path.parent / "architectures.json").read_text())["global"]["input_shape"])
+        # A batch of 2, not 1: torch.export would otherwise specialize the model to batch size 1.
+        example = np.zeros((2, *shape), dtype=np.float32)
+        mlflow.set_tracking_uri(self.store.uri)
+        with mlflow.start_run(run_id=self.ref.run_id):
+            mlflow.pytorch.log_model(model, name="global_model", input_example=example)
+
+    def fail(self) -> None:
+        self._close("FAILED")
+
+    def _close(self, status: str) -> None:
+        for run_id in (*self.ref.client_runs.values(), self.ref.run_id):
+            self.client.set_terminated(run_id, status)

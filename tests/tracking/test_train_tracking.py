@@ -1,0 +1,122 @@
+"""A train stage against a temporary SQLite store: runs, child runs, metric histories,
+models, resume into the same run, FAILED on a crash."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import mlflow
+import pytest
+import torch
+from mlflow import MlflowClient
+
+import fmlpipe.fl.stage as stage
+from fmlpipe.data.store import load_prepared
+from fmlpipe.fl.stage import run_train
+from fmlpipe.model_files import load_model
+from fmlpipe.partition.result import Partition
+from fmlpipe.paths import Paths
+
+from tests.conftest import with_section
+from tests.fl.conftest import small_params
+
+ENV = {"DVC_STAGE": "train@fml", "DVC_EXP_NAME": "exp-test"}
+
+
+def tracked(**federation: object):
+    params = small_params(**federation)
+    return with_section(params, "tracking", enabled=True, experiment="tracking-test")
+
+
+def _client(project: Paths) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{project.root.resolve() / 'mlflow.db'}")
+
+
+def _ref(project: Paths, algorithm: str = "fml") -> dict:
+    return json.loads((project.run_dir(algorithm) / "mlflow.json").read_text())
+
+
+def test_runs_children_histories_and_models(project: Paths) -> None:
+    run_train(tracked(rounds=3, eval_every=2), project, "fml", ENV)
+    client, ref = _client(project), _ref(project)
+    experiment = client.get_experiment_by_name("tracking-test")
+    runs = client.search_runs([experiment.experiment_id])
+    parent = client.get_run(ref["run_id"])
+    assert parent.info.run_name == "fml" and parent.info.status == "FINISHED"
+    tags = parent.data.tags
+    assert tags["fmlpipe.dvc_stage"] == "train@fml" and tags["fmlpipe.dvc_experiment"] == "exp-test"
+    assert tags["fmlpipe.dataset_sha256"] == load_prepared(project).card["dataset_sha256"]
+    assert tags["fmlpipe.partition_hash"] == Partition.load(project.partition_file).content_hash()
+    assert parent.data.params["federation.optimizer.lr"] == "0.01"
+    assert parent.data.params["models.global"] == "mlp"
+
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == ref["run_id"]]
+    assert sorted(r.info.run_name for r in children) == [f"client-{i:03d}" for i in range(10)]
+    assert len(runs) == 11
+    # evaluated rounds 2 and 3 (eval_every=2, and always the last); training metrics every round
+    assert [m.step for m in client.get_metric_history(ref["run_id"], "acc_personalized_mean")] == [2, 3]
+    assert [m.step for m in client.get_metric_history(ref["run_id"], "lr")] == [1, 2, 3]
+    assert [m.step for m in client.get_metric_history(ref["run_id"], "beta")] == [1, 2, 3]
+    child = ref["client_runs"]["client-004"]
+    history = client.get_metric_history(child, "acc_personalized")
+    with open(project.run_dir("fml") / "clients.csv", newline="") as fh:
+        recorded = [float(r["acc_personalized"]) for r in csv.DictReader(fh) if r["client"] == "4"]
+    assert [m.value for m in history] == recorded
+
+    # the global model is an MLflow PyTorch model that loads and predicts any batch size
+    mlflow.set_tracking_uri(client.tracking_uri)
+    model = mlflow.pytorch.load_model(f"runs:/{ref['run_id']}/global_model")
+    assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+
+    # the personalized model, taken from the child run's artifacts, reproduces its accuracy
+    path = client.download_artifacts(child, "model/client-004.safetensors", str(project.root / "dl"))
+    personal = load_model(path)
+    prepared = load_prepared(project)
+    idx = torch.tensor(Partition.load(project.partition_file).test[4])
+    acc = (personal(prepared.train_x[idx].float() / 255).argmax(1) == prepared.train_y[idx]).double().mean().item()
+    assert acc == pytest.approx(recorded[-1], abs=1e-12)
+
+
+def test_resume_continues_the_same_run_without_duplicates(project: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_save = stage.save_checkpoint
+
+    def crash(path, state, personal, key):  # type: ignore[no-untyped-def]
+        real_save(path, state, personal, key)
+        if state.round == 2:
+            raise RuntimeError("power cut")
+
+    monkeypatch.setattr(stage, "save_checkpoint", crash)
+    with pytest.raises(RuntimeError):
+        run_train(tracked(rounds=3), project, "fml", ENV)
+    client, ref = _client(project), _ref(project)
+    assert client.get_run(ref["run_id"]).info.status == "FAILED"
+    assert client.get_run(ref["client_runs"]["client-000"]).info.status == "FAILED"
+    monkeypatch.setattr(stage, "save_checkpoint", real_save)
+    run_train(tracked(rounds=3), project, "fml", ENV)
+    assert _ref(project)["run_id"] == ref["run_id"]
+    assert client.get_run(ref["run_id"]).info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(ref["run_id"], "lr")] == [1, 2, 3]
+    experiment = client.get_experiment_by_name("tracking-test")
+    assert len(client.search_runs([experiment.experiment_id])) == 11
+    # nothing changed: a second run of the stage opens no new run and logs no new points
+    run_train(tracked(rounds=3), project, "fml", ENV)
+    assert len(client.search_runs([experiment.experiment_id])) == 11
+    assert [m.step for m in client.get_metric_history(ref["run_id"], "lr")] == [1, 2, 3]
+
+
+def test_other_params_open_a_new_run(project: Paths) -> None:
+    run_train(tracked(rounds=1), project, "fedavg", ENV)
+    first = _ref(project, "fedavg")["run_id"]
+    run_train(tracked(rounds=2), project, "fedavg", ENV)
+    assert _ref(project, "fedavg")["run_id"] != first
+
+
+def test_tracking_uri_from_the_environment_wins(project: Paths, tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    run_train(tracked(rounds=1), project, "local", {"MLFLOW_TRACKING_URI": uri})
+    assert _ref(project, "local")["tracking_uri"] == uri
+    assert not (project.root / "mlflow.db").exists()
+    runs = MlflowClient(uri).search_runs([MlflowClient(uri).get_experiment_by_name("tracking-test").experiment_id])
+    assert {r.info.run_name for r in runs} >= {"local", "client-000"}
