@@ -120,3 +120,17 @@ def test_tracking_uri_from_the_environment_wins(project: Paths, tmp_path: Path) 
     assert not (project.root / "mlflow.db").exists()
     runs = MlflowClient(uri).search_runs([MlflowClient(uri).get_experiment_by_name("tracking-test").experiment_id])
     assert {r.info.run_name for r in runs} >= {"local", "client-000"}
+
+
+def test_unreachable_tracking_server_fails_fast_before_training(project: Paths) -> None:
+    import socket
+
+    from fmlpipe.errors import FmlpipeError
+
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    with pytest.raises(FmlpipeError, match=f"tracking server {uri} is unreachable .*tracking.enabled: false"):
+        run_train(tracked(rounds=1), project, "fedavg", {"MLFLOW_TRACKING_URI": uri})
+    assert not (project.run_dir("fedavg") / "checkpoint.safetensors").exists()

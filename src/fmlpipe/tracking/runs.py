@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
+from fmlpipe.errors import FmlpipeError
 from fmlpipe.io import write_json
 from fmlpipe.tracking.store import TrackingStore, store_lock
 
@@ -38,9 +40,25 @@ class RunRef:
             return None
 
 
+def check_reachable(uri: str, timeout: float = 10.0) -> None:
+    """Fail fast on an unreachable tracking server: MLflow's own client retries for minutes."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
+            pass
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise FmlpipeError(
+            f"tracking server {uri} is unreachable ({reason}): start it, fix tracking.uri or "
+            f"MLFLOW_TRACKING_URI, or set tracking.enabled: false"
+        ) from None
+
+
 def connect(store: TrackingStore) -> tuple[MlflowClient, str]:
     """A client and the experiment id, creating the experiment (with the project's artifact
     root, fixed at creation) if needed."""
+    check_reachable(store.uri)
     with store_lock(store):
         client = MlflowClient(store.uri)
         experiment = client.get_experiment_by_name(store.experiment)
