@@ -24,25 +24,32 @@ def test_builds_and_outputs_logits(name: str, shape: tuple[int, int, int], class
     assert out.dtype == torch.float32
 
 
-def test_cnn_parameter_count_matches_fedavg_paper() -> None:
+def test_cnn_same_parameter_count_matches_fedavg_paper() -> None:
     expected = (
         (32 * 1 * 25 + 32)  # conv1
         + (64 * 32 * 25 + 64)  # conv2
         + (64 * 7 * 7 * 512 + 512)  # fc1
         + (512 * 10 + 10)  # head
     )
-    model = build_model("cnn", MNIST, 10)
+    model = build_model("cnn_same", MNIST, 10)
     assert sum(p.numel() for p in model.parameters()) == expected == 1_663_370
 
 
+def test_cnn_parameter_count_unpadded() -> None:
+    expected = (32 * 1 * 25 + 32) + (64 * 32 * 25 + 64) + (64 * 4 * 4 * 512 + 512) + (512 * 10 + 10)
+    assert sum(p.numel() for p in build_model("cnn", MNIST, 10).parameters()) == expected == 582_026
+
+
 def test_cnn_flops_hand_computed() -> None:
-    macs = (
+    same = (
         28 * 28 * 32 * (1 * 25)  # conv1, padded: 28x28 outputs
         + 14 * 14 * 64 * (32 * 25)  # conv2 after the first pool
         + (64 * 7 * 7) * 512  # fc1
         + 512 * 10  # head
     )
-    assert flops_per_sample(build_model("cnn", MNIST, 10), MNIST) == 2 * macs == 24_546_304
+    assert flops_per_sample(build_model("cnn_same", MNIST, 10), MNIST) == 2 * same == 24_546_304
+    valid = 24 * 24 * 32 * 25 + 8 * 8 * 64 * (32 * 25) + (64 * 4 * 4) * 512 + 512 * 10
+    assert flops_per_sample(build_model("cnn", MNIST, 10), MNIST) == 2 * valid == 8_534_016
 
 
 def test_flops_leaves_mode_and_hooks_unchanged() -> None:
@@ -59,18 +66,18 @@ def test_unknown_name_names_key_value_and_allowed() -> None:
     with pytest.raises(ParamsError) as err:
         build_model("foo", MNIST, 10, key="models.global")
     assert str(err.value) == (
-        "models.global='foo' is not a known model (allowed: cnn, lenet5, mlp, resnet8)"
+        "models.global='foo' is not a known model (allowed: cnn, cnn_same, lenet5, mlp, resnet8)"
     )
 
 
-@pytest.mark.parametrize(("name", "shape"), [("cnn", (1, 3, 3)), ("lenet5", (1, 11, 28))])
+@pytest.mark.parametrize(("name", "shape"), [("cnn", (1, 15, 28)), ("cnn_same", (1, 3, 3)), ("lenet5", (1, 11, 28))])
 def test_too_small_input_names_model_and_shape(name: str, shape: tuple[int, int, int]) -> None:
     with pytest.raises(ParamsError) as err:
         build_model(name, shape, 10, key="models.local")
     assert str(err.value).startswith(f"models.local={name!r} cannot take input shape {shape}: ")
 
 
-@pytest.mark.parametrize(("name", "shape"), [("cnn", (1, 4, 4)), ("lenet5", (1, 12, 12))])
+@pytest.mark.parametrize(("name", "shape"), [("cnn", (1, 16, 16)), ("cnn_same", (1, 4, 4)), ("lenet5", (1, 12, 12))])
 def test_smallest_input_that_fits(name: str, shape: tuple[int, int, int]) -> None:
     assert build_model(name, shape, 10)(torch.rand(2, *shape)).shape == (2, 10)
 

@@ -1,7 +1,9 @@
-"""The FedAvg CNN (McMahan et al., 2017): 1,663,370 parameters on 1x28x28 with 10 classes.
+"""The FedAvg CNN (McMahan et al., 2017) in its two common forms.
 
-The 5x5 convolutions are padded by 2 so they keep the spatial size; only the two 2x2 pools
-shrink it, which is what gives the paper's 64*7*7 inputs to the 512-unit layer on MNIST.
+``cnn``: unpadded 5x5 convolutions, as in most PyTorch FL code: 582,026 parameters and
+8.5 MFLOP per forward on 1x28x28 (64*4*4 inputs to the 512-unit layer).
+``cnn_same``: convolutions padded by 2 ('same'), the paper's TensorFlow model: 1,663,370
+parameters and 24.5 MFLOP per forward (64*7*7 inputs to the 512-unit layer).
 """
 
 from __future__ import annotations
@@ -13,26 +15,27 @@ from torch import nn
 from fmlpipe.models.shapes import conv_out, require_positive
 
 
-def feature_hw(height: int, width: int) -> tuple[int, int]:
+def feature_hw(height: int, width: int, padding: int = 0) -> tuple[int, int]:
     """Side of the last pooled feature map for an input of ``height`` x ``width``."""
 
     def side(s: int) -> int:
         for _ in range(2):
-            s = conv_out(conv_out(s, 5, padding=2), 2, stride=2)
+            s = conv_out(conv_out(s, 5, padding=padding), 2, stride=2)
         return s
 
-    return require_positive((side(height), side(width)), "two 2x2 poolings need at least 4x4")
+    need = "4x4" if padding == 2 else "16x16"
+    return require_positive((side(height), side(width)), f"two 5x5 convs and 2x2 poolings need at least {need}")
 
 
 class FedAvgCNN(nn.Module):
     """conv5x5(32) -> ReLU -> pool -> conv5x5(64) -> ReLU -> pool -> fc 512 -> ReLU -> ``head``."""
 
-    def __init__(self, input_shape: tuple[int, int, int], num_classes: int):
+    def __init__(self, input_shape: tuple[int, int, int], num_classes: int, padding: int = 0):
         super().__init__()
         channels, height, width = input_shape
-        h, w = feature_hw(height, width)
-        self.conv1 = nn.Conv2d(channels, 32, kernel_size=5, padding=2)
-        self.conv2 = nn.Conv2d(32, 64, kernel_size=5, padding=2)
+        h, w = feature_hw(height, width, padding)
+        self.conv1 = nn.Conv2d(channels, 32, kernel_size=5, padding=padding)
+        self.conv2 = nn.Conv2d(32, 64, kernel_size=5, padding=padding)
         self.fc1 = nn.Linear(64 * h * w, 512)
         self.head = nn.Linear(512, num_classes)
 

@@ -14,6 +14,8 @@ buffers (``num_batches_tracked``) are taken from the first client.
 
 from __future__ import annotations
 
+from functools import partial
+
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,7 +43,10 @@ class ModelSpec:
 
 MODELS: dict[str, ModelSpec] = {
     "mlp": ModelSpec(MLP, "FedAvg 2NN: two hidden layers of 200 ReLU units", "head."),
-    "cnn": ModelSpec(FedAvgCNN, "FedAvg CNN: two 5x5 conv+pool layers (32, 64), fc 512", "head."),
+    "cnn": ModelSpec(FedAvgCNN, "FedAvg CNN: two unpadded 5x5 conv+pool layers (32, 64), fc 512", "head."),
+    "cnn_same": ModelSpec(
+        partial(FedAvgCNN, padding=2), "FedAvg CNN with 'same'-padded convs, the paper's TF model", "head."
+    ),
     "lenet5": ModelSpec(LeNet5, "LeNet-5: conv 6, conv 16, fc 120, fc 84", "head."),
     "resnet8": ModelSpec(ResNet8, "ResNet-8: BasicBlock stages of 16/32/64, BatchNorm", "head."),
 }
