@@ -14,10 +14,9 @@ buffers (``num_batches_tracked``) are taken from the first client.
 
 from __future__ import annotations
 
-from functools import partial
-
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from torch import nn
 
