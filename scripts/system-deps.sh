@@ -2,10 +2,16 @@
 # Install the system packages fmlpipe uses, where apt is available and we may use it.
 # Idempotent: packages already installed are skipped. Usage: scripts/system-deps.sh [--test]
 #   always: dataset-fashion-mnist (the real Fashion-MNIST IDX files, offline)
-#   --test: also what the test suite needs (none beyond the above yet)
+#   --test: also what the test suite needs: chromium (headless, renders the MLflow UI in tests/tracking)
 set -euo pipefail
 
 packages=(dataset-fashion-mnist)
+for arg in "$@"; do
+  case "$arg" in
+    --test) packages+=(chromium) ;;
+    *) echo "usage: $0 [--test]" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for pkg in "${packages[@]}"; do
@@ -14,7 +20,7 @@ done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "note: apt-get not found; install ${missing[*]} yourself, or set data.download: true in params.yaml where online" >&2
+  echo "note: apt-get not found; install ${missing[*]} yourself (instead of dataset-fashion-mnist, data.download: true in params.yaml works online; without chromium the UI browser test is skipped)" >&2
   exit 0
 fi
 if [ "$(id -u)" -eq 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo"; else

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from fmlpipe import __version__
-from fmlpipe.cli import run_stage, stages
+from fmlpipe.cli import run_stage, stages, ui
 
 app = typer.Typer(
     name="fmlpipe",
@@ -38,6 +38,7 @@ def root(
 
 app.command("run-stage")(run_stage.run_stage)
 app.command("stages")(stages.list_stages)
+app.command("ui")(ui.ui)
 
 
 def main() -> None:
