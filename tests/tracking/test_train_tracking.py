@@ -134,3 +134,19 @@ def test_unreachable_tracking_server_fails_fast_before_training(project: Paths) 
     with pytest.raises(FmlpipeError, match=f"tracking server {uri} is unreachable .*tracking.enabled: false"):
         run_train(tracked(rounds=1), project, "fedavg", {"MLFLOW_TRACKING_URI": uri})
     assert not (project.run_dir("fedavg") / "checkpoint.safetensors").exists()
+
+
+def test_train_stage_logs_into_a_real_mlflow_server(project: Paths, mlflow_server: str) -> None:
+    run_train(tracked(rounds=2), project, "fedprox", {"MLFLOW_TRACKING_URI": mlflow_server})
+    ref = _ref(project, "fedprox")
+    assert ref["tracking_uri"] == mlflow_server
+    client = MlflowClient(mlflow_server)
+    run = client.get_run(ref["run_id"])
+    assert run.info.status == "FINISHED" and run.info.run_name == "fedprox"
+    assert [m.step for m in client.get_metric_history(ref["run_id"], "acc_personalized_mean")] == [1, 2]
+    assert "results" in {a.path for a in client.list_artifacts(ref["run_id"])}
+    downloaded = Path(client.download_artifacts(ref["run_id"], "results/metrics.json", str(project.root / "dl")))
+    assert downloaded.read_bytes() == (project.run_dir("fedprox") / "metrics.json").read_bytes()
+    mlflow.set_tracking_uri(mlflow_server)
+    model = mlflow.pytorch.load_model(f"runs:/{ref['run_id']}/global_model")
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)

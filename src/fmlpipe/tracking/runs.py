@@ -65,7 +65,9 @@ def connect(store: TrackingStore) -> tuple[MlflowClient, str]:
         if experiment is not None:
             return client, experiment.experiment_id
         try:
-            return client, client.create_experiment(store.experiment, artifact_location=store.artifact_root)
+            # A local store keeps artifacts in the project; a server decides where its go.
+            location = store.artifact_root if store.is_local_sqlite else None
+            return client, client.create_experiment(store.experiment, artifact_location=location)
         except MlflowException:  # created meanwhile by a concurrent stage on a remote server
             experiment = client.get_experiment_by_name(store.experiment)
             if experiment is None:
