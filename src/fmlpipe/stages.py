@@ -42,6 +42,12 @@ def _train(params: Params, paths: Paths, options: StageOptions) -> object:
     return run_train(params, paths, options.algorithm, options.env)
 
 
+def _evaluate(params: Params, paths: Paths, _: StageOptions) -> object:
+    from fmlpipe.evaluate.stage import run_evaluate
+
+    return run_evaluate(params, paths)
+
+
 # Imports live inside the runners so `fmlpipe stages` and `--help` stay fast (no torch import).
 STAGES: dict[str, Stage] = {
     "prepare": Stage(
@@ -58,5 +64,10 @@ STAGES: dict[str, Stage] = {
         "train",
         "run one algorithm (--algorithm fml|fedavg|fedprox|local), write runs/<algorithm>/",
         _train,
+    ),
+    "evaluate": Stage(
+        "evaluate",
+        "compare every algorithm's run, write reports/ (metrics.json, comparison.md, CSVs, PNGs)",
+        _evaluate,
     ),
 }

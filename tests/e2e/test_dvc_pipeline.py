@@ -54,7 +54,8 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_repro_runs_every_stage_then_nothing(repo_copy: Path) -> None:
     first = _run(["dvc", "repro"], repo_copy)
-    assert _ran(first) == ["prepare", "partition", "train@fml", "train@fedavg", "train@fedprox", "train@local"]
+    assert _ran(first) == ["prepare", "partition", "train@fml", "train@fedavg", "train@fedprox", "train@local",
+                           "evaluate"]
     card = json.loads((repo_copy / "data/prepared/card.json").read_text())
     assert card["train_count"] == 3000 and card["test_count"] == 10000
     stats = json.loads((repo_copy / "data/partition/stats.json").read_text())
@@ -62,6 +63,8 @@ def test_repro_runs_every_stage_then_nothing(repo_copy: Path) -> None:
     for algorithm in ("fml", "fedavg", "fedprox", "local"):
         metrics = json.loads((repo_copy / f"runs/{algorithm}/metrics.json").read_text())
         assert metrics["rounds"] == 2 and 0.0 < metrics["acc_personalized_mean"] <= 1.0
+    report = json.loads((repo_copy / "reports/metrics.json").read_text())
+    assert list(report) == ["fml", "fedavg", "fedprox", "local"] and report["local"]["acc_global_test"] is None
     assert _ran(_run(["dvc", "repro"], repo_copy)) == []
 
 
@@ -70,7 +73,7 @@ def test_exp_run_reruns_only_what_a_param_touches(repo_copy: Path) -> None:
     _run(["git", "add", "-A"], repo_copy)
     _run(["git", "commit", "-qm", "lock"], repo_copy)
     mu = _run(["dvc", "exp", "run", "-S", "algorithms.fedprox.mu=0.1"], repo_copy)
-    assert _ran(mu) == ["train@fedprox"]
+    assert _ran(mu) == ["train@fedprox", "evaluate"]
     alpha = _run(["dvc", "exp", "run", "-S", "partition.alpha=0.3"], repo_copy)
     assert "prepare" not in _ran(alpha) and _ran(alpha)[0] == "partition"
     shown = _run(["dvc", "exp", "show", "--json"], repo_copy)

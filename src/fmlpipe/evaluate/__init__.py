@@ -1,0 +1,1 @@
+"""The ``evaluate`` stage: every algorithm's run read back, compared, and written to ``reports/``."""

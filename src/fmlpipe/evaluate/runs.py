@@ -1,0 +1,190 @@
+"""Read what each ``train@<algorithm>`` stage left in ``runs/<algorithm>/`` into typed records.
+
+Every file is checked as it is read (present, parseable, holding the values the report needs,
+ending at the same round as ``metrics.json``), so a missing, partial or stale run fails here,
+before the stage writes anything.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fmlpipe.errors import DataError
+from fmlpipe.paths import Paths
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A per-client metric across clients: mean, population std, worst client, 10th percentile."""
+
+    mean: float
+    std: float
+    min: float
+    p10: float
+
+
+@dataclass(frozen=True)
+class RoundPoint:
+    """One evaluated round of ``history.csv``; ``acc_global_test`` is None without a global model."""
+
+    round: int
+    participants: int
+    acc_personalized_mean: float
+    acc_global_test: float | None
+
+
+@dataclass(frozen=True)
+class Timing:
+    """``timing.json``: wall seconds spent training and evaluating."""
+
+    train_seconds: float
+    eval_seconds: float
+    seconds_per_round: float
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One algorithm's finished run, as the comparison needs it."""
+
+    algorithm: str
+    rounds: int
+    personalized: Spread
+    acc_global_test: float | None
+    history: tuple[RoundPoint, ...]
+    final_clients: tuple[float, ...]  # acc_personalized at the last evaluated round, index = client id
+    timing: Timing
+
+    @property
+    def evaluated_rounds(self) -> tuple[int, ...]:
+        return tuple(point.round for point in self.history)
+
+
+def rerun_hint(algorithm: str) -> str:
+    return f"run `dvc repro` or `fmlpipe run-stage train --algorithm {algorithm}`"
+
+
+def read_json(path: Path, hint: str) -> dict[str, Any]:
+    """A JSON object from ``path``; a missing or malformed file is a :class:`DataError` naming it."""
+    if not path.is_file():
+        raise DataError(f"{path} is missing: {hint}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc}): {hint}") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object: {hint}")
+    return data
+
+
+def json_number(data: dict[str, Any], key: str, path: Path, hint: str) -> float:
+    """``data[key]`` as a finite float."""
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise DataError(f"{path}: {key!r} is {value!r}, expected a finite number: {hint}")
+    return float(value)
+
+
+def optional_number(data: dict[str, Any], key: str, path: Path, hint: str) -> float | None:
+    """``data[key]`` as a finite float, or None when absent or null."""
+    return None if data.get(key) is None else json_number(data, key, path, hint)
+
+
+def _read_csv(path: Path, columns: Sequence[str], hint: str) -> list[dict[str, str]]:
+    if not path.is_file():
+        raise DataError(f"{path} is missing: {hint}")
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+    if missing:
+        raise DataError(f"{path}: no column {', '.join(missing)}: {hint}")
+    if not rows:
+        raise DataError(f"{path}: no rows: {hint}")
+    return rows
+
+
+def _cell(row: dict[str, str], key: str, path: Path, hint: str) -> float:
+    try:
+        value = float(row[key])
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: {key}={row.get(key)!r} is not a number: {hint}") from None
+    if not math.isfinite(value):
+        raise DataError(f"{path}: {key}={value} is not finite: {hint}")
+    return value
+
+
+def _round(row: dict[str, str], path: Path, hint: str) -> int:
+    value = _cell(row, "round", path, hint)
+    if value != int(value) or value < 1:
+        raise DataError(f"{path}: round={row['round']!r} is not a round number: {hint}")
+    return int(value)
+
+
+def load_run(paths: Paths, algorithm: str) -> RunRecord:
+    """Read and cross-check ``runs/<algorithm>/{metrics.json,history.csv,clients.csv,timing.json}``."""
+    run_dir = paths.run_dir(algorithm)
+    hint = rerun_hint(algorithm)
+    metrics_path = run_dir / "metrics.json"
+    metrics = read_json(metrics_path, hint)
+    if metrics.get("algorithm") != algorithm:
+        raise DataError(f"{metrics_path}: algorithm is {metrics.get('algorithm')!r}, expected {algorithm!r}: {hint}")
+    rounds = metrics.get("rounds")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise DataError(f"{metrics_path}: 'rounds' is {rounds!r}, expected a round number >= 1: {hint}")
+    spread = Spread(*(json_number(metrics, f"acc_personalized_{stat}", metrics_path, hint)
+                      for stat in ("mean", "std", "min", "p10")))
+    global_test = optional_number(metrics, "acc_global_test", metrics_path, hint)
+
+    history_path = run_dir / "history.csv"
+    columns = ["round", "participants", "acc_personalized_mean"]
+    columns += ["acc_global_test"] if global_test is not None else []
+    history = tuple(
+        RoundPoint(_round(row, history_path, hint), int(_cell(row, "participants", history_path, hint)),
+                   _cell(row, "acc_personalized_mean", history_path, hint),
+                   _cell(row, "acc_global_test", history_path, hint) if global_test is not None else None)
+        for row in _read_csv(history_path, columns, hint)
+    )
+    numbers = [point.round for point in history]
+    if numbers != sorted(set(numbers)) or numbers[-1] != rounds:
+        raise DataError(f"{history_path}: rounds {numbers} do not end at round {rounds} of "
+                        f"{metrics_path} (a stale or partial run): {hint}")
+
+    clients_path = run_dir / "clients.csv"
+    last = [(int(_cell(row, "client", clients_path, hint)), _cell(row, "acc_personalized", clients_path, hint))
+            for row in _read_csv(clients_path, ["round", "client", "acc_personalized"], hint)
+            if _round(row, clients_path, hint) == rounds]
+    final = dict(last)
+    if not last or sorted(final) != list(range(len(last))):  # a repeated client shrinks the dict
+        raise DataError(f"{clients_path}: round {rounds} does not list clients 0..N-1 once each "
+                        f"(found {sorted(cid for cid, _ in last)}): {hint}")
+
+    timing_path = run_dir / "timing.json"
+    timing_data = read_json(timing_path, hint)
+    timing = Timing(*(json_number(timing_data, key, timing_path, hint)
+                      for key in ("train_seconds", "eval_seconds", "seconds_per_round")))
+    return RunRecord(algorithm, rounds, spread, global_test, history,
+                     tuple(final[cid] for cid in sorted(final)), timing)
+
+
+def load_runs(paths: Paths, algorithms: Sequence[str]) -> tuple[RunRecord, ...]:
+    """Every algorithm's run, checked to be comparable: same evaluated rounds, same clients."""
+    runs = tuple(load_run(paths, algorithm) for algorithm in algorithms)
+    for run in runs[1:]:
+        first = runs[0]
+        if run.evaluated_rounds != first.evaluated_rounds:
+            raise DataError(
+                f"evaluated rounds differ: {first.algorithm} has {list(first.evaluated_rounds)}, "
+                f"{run.algorithm} has {list(run.evaluated_rounds)} (in {paths.run_dir(run.algorithm)}/history.csv); "
+                f"all algorithms must run with the same federation params: run `dvc repro`")
+        if len(run.final_clients) != len(first.final_clients):
+            raise DataError(
+                f"client counts differ: {first.algorithm} has {len(first.final_clients)}, {run.algorithm} has "
+                f"{len(run.final_clients)} (in {paths.run_dir(run.algorithm)}/clients.csv); "
+                f"all algorithms must train on the same partition: run `dvc repro`")
+    return runs
