@@ -42,10 +42,13 @@ def _train(params: Params, paths: Paths, options: StageOptions) -> object:
     return run_train(params, paths, options.algorithm, options.env)
 
 
-def _evaluate(params: Params, paths: Paths, _: StageOptions) -> object:
+def _evaluate(params: Params, paths: Paths, options: StageOptions) -> object:
     from fmlpipe.evaluate.stage import run_evaluate
+    from fmlpipe.tracking.evaluate_logger import log_comparison
 
-    return run_evaluate(params, paths)
+    comparison = run_evaluate(params, paths)
+    log_comparison(comparison, params, paths, options.env)
+    return comparison
 
 
 # Imports live inside the runners so `fmlpipe stages` and `--help` stay fast (no torch import).

@@ -52,6 +52,14 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dest
 
 
+def _mlflow_runs(repo: Path) -> list:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("fmlpipe")
+    return client.search_runs([experiment.experiment_id], max_results=1000)
+
+
 def test_repro_runs_every_stage_then_nothing(repo_copy: Path) -> None:
     first = _run(["dvc", "repro"], repo_copy)
     assert _ran(first) == ["prepare", "partition", "train@fml", "train@fedavg", "train@fedprox", "train@local",
@@ -65,7 +73,17 @@ def test_repro_runs_every_stage_then_nothing(repo_copy: Path) -> None:
         assert metrics["rounds"] == 2 and 0.0 < metrics["acc_personalized_mean"] <= 1.0
     report = json.loads((repo_copy / "reports/metrics.json").read_text())
     assert list(report) == ["fml", "fedavg", "fedprox", "local"] and report["local"]["acc_global_test"] is None
+    runs = _mlflow_runs(repo_copy)
+    parents = {r.info.run_name: r for r in runs if "mlflow.parentRunId" not in r.data.tags}
+    assert sorted(parents) == ["fedavg", "fedprox", "fml", "local"]
+    assert len(runs) == 4 + 4 * 6  # one child run per client per algorithm
+    for run in parents.values():
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["fmlpipe.dvc_stage"] == f"train@{run.info.run_name}"
+        assert "mlflow.source.git.commit" in run.data.tags
+        assert f"compare.{run.info.run_name}.acc_personalized_mean" in run.data.metrics
     assert _ran(_run(["dvc", "repro"], repo_copy)) == []
+    assert len(_mlflow_runs(repo_copy)) == len(runs)  # nothing changed: no new runs
 
 
 def test_exp_run_reruns_only_what_a_param_touches(repo_copy: Path) -> None:
@@ -76,5 +94,10 @@ def test_exp_run_reruns_only_what_a_param_touches(repo_copy: Path) -> None:
     assert _ran(mu) == ["train@fedprox", "evaluate"]
     alpha = _run(["dvc", "exp", "run", "-S", "partition.alpha=0.3"], repo_copy)
     assert "prepare" not in _ran(alpha) and _ran(alpha)[0] == "partition"
+    named = _run(["dvc", "exp", "run", "-n", "alpha-03", "-S", "algorithms.fml.alpha=0.3"], repo_copy)
+    assert _ran(named) == ["train@fml", "evaluate"]
+    tagged = [r for r in _mlflow_runs(repo_copy) if r.data.tags.get("fmlpipe.dvc_experiment") == "alpha-03"
+              and r.info.run_name == "fml"]
+    assert len(tagged) == 1 and tagged[0].data.params["algorithms.fml.alpha"] == "0.3"
     shown = _run(["dvc", "exp", "show", "--json"], repo_copy)
-    assert "acc_personalized_mean" in shown
+    assert "acc_personalized_mean" in shown and "alpha-03" in shown

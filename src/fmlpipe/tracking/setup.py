@@ -12,6 +12,7 @@ from fmlpipe.config import Params
 from fmlpipe.fl.data import FederatedData
 from fmlpipe.fl.outputs import client_name
 from fmlpipe.fl.simulation import RunState
+from fmlpipe.io import write_json
 from fmlpipe.paths import Paths
 from fmlpipe.tracking.provenance import flatten, provenance_tags
 from fmlpipe.tracking.store import resolve_store
@@ -36,7 +37,10 @@ class NoTracking:
 
 def train_tracker(params: Params, paths: Paths, algorithm: str, fingerprint: str, data: FederatedData,
                   hashes: dict[str, str], env: Mapping[str, str]) -> Tracker:
+    ref_path = paths.run_dir(algorithm) / "mlflow.json"
     if not params.tracking.enabled:
+        # The stage's outputs still say where its run is: nowhere.
+        write_json(ref_path, {"tracking_enabled": False})
         return NoTracking()
     from fmlpipe.tracking.train_tracker import ClientInfo, MlflowTrainTracker
 
@@ -49,5 +53,4 @@ def train_tracker(params: Params, paths: Paths, algorithm: str, fingerprint: str
         for cid, split in enumerate(data.clients)
     ]
     tags = provenance_tags(store.project_root, env, {"fmlpipe.params_hash": fingerprint, **hashes})
-    return MlflowTrainTracker(store, algorithm, fingerprint, flatten(params), tags, clients,
-                              paths.run_dir(algorithm) / "mlflow.json")
+    return MlflowTrainTracker(store, algorithm, fingerprint, flatten(params), tags, clients, ref_path)
