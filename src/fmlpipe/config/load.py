@@ -36,7 +36,9 @@ def parse_params(raw: dict[str, Any], source: str = "params") -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        raise ParamsError(f"{source}: {describe(exc)}") from None
+        # Keys and values come from the user's file: escape line breaks to keep one line.
+        line = describe(exc).replace("\r", "\\r").replace("\n", "\\n")
+        raise ParamsError(f"{source}: {line}") from None
 
 
 def describe(exc: ValidationError) -> str:
