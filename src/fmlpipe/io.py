@@ -33,6 +33,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def remove_stale_temps(folder: Path) -> None:
+    """Delete temp files that a killed writer left behind under ``folder``."""
+    if folder.is_dir():
+        for tmp in folder.rglob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
 def _umask() -> int:
     current = os.umask(0)
     os.umask(current)

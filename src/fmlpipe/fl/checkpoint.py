@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from fmlpipe.fl.aggregate import State
 from fmlpipe.fl.simulation import RunState
-from fmlpipe.io import write_tensors
+from fmlpipe.io import remove_stale_temps, write_tensors
 
 _LOGS = ("rounds_log", "history", "client_rows")
 
@@ -33,6 +33,7 @@ def save_checkpoint(path: Path, state: RunState, personal: dict[int, State], fin
 
 def load_checkpoint(path: Path, fingerprint: str) -> tuple[RunState, dict[int, State]] | None:
     """The saved run, or None when there is none or it belongs to other params or data."""
+    remove_stale_temps(path.parent)  # a run killed mid-write leaves its temp files here
     if not path.is_file():
         return None
     with safe_open(str(path), framework="pt") as fh:
