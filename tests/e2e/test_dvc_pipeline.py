@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,23 @@ def test_exp_run_reruns_only_what_a_param_touches(repo_copy: Path) -> None:
     assert len(tagged) == 1 and tagged[0].data.params["algorithms.fml.alpha"] == "0.3"
     shown = _run(["dvc", "exp", "show", "--json"], repo_copy)
     assert "acc_personalized_mean" in shown and "alpha-03" in shown
+
+
+def test_queued_experiments_all_land_in_the_one_store(repo_copy: Path) -> None:
+    _run(["dvc", "repro"], repo_copy)
+    _run(["git", "add", "-A"], repo_copy)
+    _run(["git", "commit", "-qm", "before queue"], repo_copy)
+    for alpha in ("0.1", "0.2", "0.7", "0.9"):
+        _run(["dvc", "exp", "run", "--queue", "-n", f"queued-{alpha}", "-S", f"algorithms.fml.alpha={alpha}"], repo_copy)
+    _run(["dvc", "queue", "start", "-j", "2"], repo_copy)
+    deadline = time.monotonic() + 900
+    status = _run(["dvc", "queue", "status"], repo_copy)
+    while re.search(r"\b(Running|Queued)\b", status) and time.monotonic() < deadline:
+        time.sleep(3)
+        status = _run(["dvc", "queue", "status"], repo_copy)
+    assert status.count("Success") >= 4 and "Failed" not in status, status
+    runs = _mlflow_runs(repo_copy)
+    queued = {r.data.tags.get("fmlpipe.dvc_experiment") for r in runs if r.info.run_name == "fml"}
+    assert {f"queued-{a}" for a in ("0.1", "0.2", "0.7", "0.9")} <= queued
+    assert "RUNNING" not in {r.info.status for r in runs}
+    assert "database is locked" not in status
