@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -34,6 +35,10 @@ def root(
 ) -> None:
     """Reproducible Federated Mutual Learning experiments."""
     ctx.obj = {"debug": debug}
+    if not debug:
+        # MLflow's INFO lines (schema migrations) are noise between our own messages. Set before
+        # mlflow is imported (it configures its loggers at import); a user's own setting wins.
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 
 app.command("run-stage")(run_stage.run_stage)

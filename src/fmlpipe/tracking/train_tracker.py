@@ -5,7 +5,10 @@ that client's metrics and personalized model, and the global model as an MLflow 
 from __future__ import annotations
 
 import json
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +36,23 @@ class ClientInfo:
 def _metrics(row: Row, step: int, skip: tuple[str, ...]) -> list[Metric]:
     now = int(time.time() * 1000)
     return [Metric(k, float(v), now, step) for k, v in row.items() if k not in skip]
+
+
+@contextmanager
+def fluent_uri(uri: str) -> Iterator[None]:
+    """Point MLflow's global (fluent) API at ``uri`` for a block, then restore it:
+    ``mlflow.set_tracking_uri`` also sets ``MLFLOW_TRACKING_URI`` in the environment, which
+    would leak into every later run and subprocess of this process."""
+    before_uri, before_env = mlflow.get_tracking_uri(), os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before_uri)
+        if before_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = before_env
 
 
 class MlflowTrainTracker:
@@ -106,8 +126,7 @@ class MlflowTrainTracker:
         shape = tuple(json.loads((path.parent / "architectures.json").read_text())["global"]["input_shape"])
         # A batch of 2, not 1: torch.export would otherwise specialize the model to batch size 1.
         example = np.zeros((2, *shape), dtype=np.float32)
-        mlflow.set_tracking_uri(self.store.uri)
-        with mlflow.start_run(run_id=self.ref.run_id):
+        with fluent_uri(self.store.uri), mlflow.start_run(run_id=self.ref.run_id):
             mlflow.pytorch.log_model(model, name="global_model", input_example=example)
 
     def fail(self) -> None:
