@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from fmlpipe import __version__
-from fmlpipe.cli import run_stage, stages, ui
+from fmlpipe.cli import bench, run_stage, stages, ui
 
 app = typer.Typer(
     name="fmlpipe",
@@ -44,6 +44,7 @@ def root(
 app.command("run-stage")(run_stage.run_stage)
 app.command("stages")(stages.list_stages)
 app.command("ui")(ui.ui)
+app.command("bench")(bench.bench)
 
 
 def main() -> None:

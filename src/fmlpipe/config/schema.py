@@ -69,6 +69,7 @@ class FederationParams(Section):
     optimizer: OptimizerParams
     lr_schedule: LrScheduleParams
     grad_clip: float | None = Field(gt=0.0)
+    engine: Literal["auto", "sequential", "vectorized"]
 
     @model_validator(mode="after")
     def _clients_per_round(self) -> FederationParams:

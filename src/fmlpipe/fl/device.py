@@ -1,6 +1,8 @@
-"""Resolve ``base.device`` and make CPU runs bit-reproducible."""
+"""Resolve ``base.device``, make CPU runs bit-reproducible, and keep resident memory down."""
 
 from __future__ import annotations
+
+import ctypes
 
 import torch
 
@@ -20,3 +22,26 @@ def make_deterministic() -> None:
     # deterministic kernels where they exist and warns where none does.
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
+
+
+def release_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc ``malloc_trim``; a no-op elsewhere).
+
+    glibc keeps freed medium-sized blocks (a chunk of client states, a few MB each) for reuse,
+    so one phase's peak (training) stacks on the next (evaluating 1,000 personal models) in
+    resident memory. Called between the phases of a round; costs about a millisecond.
+    """
+    if _libc is not None:
+        _libc.malloc_trim(0)
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim  # noqa: B018 - glibc only
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_libc = _load_libc()

@@ -20,6 +20,14 @@ class DivergenceError(RuntimeError):
     """A loss became NaN or infinite."""
 
 
+class ClientDiverged(DivergenceError):
+    """A client's loss became NaN or infinite; ``cid`` names it."""
+
+    def __init__(self, cid: int, message: str):
+        super().__init__(message)
+        self.cid = cid
+
+
 @dataclass(frozen=True)
 class LocalSettings:
     epochs: int

@@ -1,5 +1,5 @@
-"""One model instance per role, reused for every client by loading states in place, and the
-per-client personalized states, kept as tensors (never as one module per client)."""
+"""One model instance per role, reused for every client by loading states in place (never one
+module per client; the per-client private states are in ``fl.personal``)."""
 
 from __future__ import annotations
 
@@ -50,21 +50,3 @@ class ModelPool:
         module = self.get(role)
         module.load_state_dict(state)
         return module
-
-
-class PersonalStates:
-    """Each client's private model state, created from a per-client seed on first use."""
-
-    def __init__(self, pool: ModelPool, seed: int, init_tag: int):
-        self.pool = pool
-        self.seed = seed
-        self.init_tag = init_tag
-        self.states: dict[int, State] = {}
-
-    def get(self, cid: int) -> State:
-        if cid not in self.states:
-            self.states[cid] = init_state(self.pool.get(LOCAL), self.seed, self.init_tag, cid)
-        return self.states[cid]
-
-    def put(self, cid: int, state: State) -> None:
-        self.states[cid] = state

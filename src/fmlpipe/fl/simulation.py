@@ -7,16 +7,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import torch
-
 from fmlpipe.fl.aggregate import State
 from fmlpipe.fl.algorithms.base import Algorithm, ClientResult
-from fmlpipe.fl.evaluate import evaluate
-from fmlpipe.fl.local_train import DivergenceError
+from fmlpipe.fl.device import release_memory
+from fmlpipe.fl.engine import train_round
+from fmlpipe.fl.evaluate import evaluate, grouped_accuracy
+from fmlpipe.fl.local_train import ClientDiverged
 from fmlpipe.fl.metrics import summarize
 from fmlpipe.fl.modelpool import GLOBAL
 from fmlpipe.fl.optim import lr_at_round
-from fmlpipe.fl.seeding import SAMPLE_CLIENTS, generator
+from fmlpipe.fl.sampling import participants_per_round, sample_clients
 from fmlpipe.errors import FmlpipeError
 
 Row = dict[str, float | int]
@@ -35,35 +35,22 @@ class RunState:
     eval_seconds: float = 0.0
 
 
-def participants_per_round(clients_per_round: int | float, num_clients: int) -> int:
-    if isinstance(clients_per_round, float):
-        return max(1, round(clients_per_round * num_clients))
-    return clients_per_round
-
-
-def sample_clients(num_clients: int, count: int, seed: int, rnd: int) -> list[int]:
-    """``count`` distinct clients for round ``rnd``, sorted; a pure function of (seed, round)."""
-    if count >= num_clients:
-        return list(range(num_clients))
-    perm = torch.randperm(num_clients, generator=generator(seed, SAMPLE_CLIENTS, rnd))
-    return sorted(perm[:count].tolist())
-
-
 def evaluate_round(alg: Algorithm, global_state: State | None) -> tuple[Row, list[Row]]:
     """Every client's metrics and their summaries across clients."""
     ctx = alg.ctx
     row: Row = {}
-    global_acc: list[float | None] = [None] * ctx.data.num_clients
+    data = ctx.data
+    global_acc: list[float | None] = [None] * data.num_clients
     if alg.uses_global and global_state is not None:
         module = ctx.pool.load(GLOBAL, global_state)
-        row["acc_global_test"], row["loss_global_test"] = evaluate(module, ctx.data.test_x, ctx.data.test_y)
-        global_acc = [alg.local_test_accuracy(module, cid) for cid in range(ctx.data.num_clients)]
+        row["acc_global_test"], row["loss_global_test"] = evaluate(module, data.test_x, data.test_y)
+        global_acc = list(grouped_accuracy(module, data.train_x, data.train_y, [c.test for c in data.clients]))
     clients: list[Row] = []
-    for cid, acc in enumerate(global_acc):
+    for cid, (acc, personal) in enumerate(zip(global_acc, alg.client_metrics(global_state, global_acc))):
         metrics: Row = {"client": cid}
         if acc is not None:
             metrics["acc_global_local"] = acc
-        metrics.update(alg.personalized_metrics(cid, global_state, acc))
+        metrics.update(personal)
         clients.append(metrics)
     for key in clients[0]:
         if key != "client":
@@ -92,22 +79,23 @@ def simulate(
         values = alg.round_values(rnd, rounds)
         lr = lr_at_round(fed.optimizer.lr, fed.lr_schedule, rnd, rounds)
         chosen = sample_clients(ctx.data.num_clients, count, ctx.seed, rnd)
-        results = []
-        for cid in chosen:
-            try:
-                results.append(alg.client_update(cid, state.global_state, rnd, lr))
-            except DivergenceError as exc:
-                raise FmlpipeError(f"{alg.name}: training diverged at round {rnd}, client {cid}: {exc}; "
-                                   f"lower federation.optimizer.lr or set federation.grad_clip") from None
+        try:
+            results = train_round(alg, chosen, state.global_state, rnd, lr)
+        except ClientDiverged as exc:
+            raise FmlpipeError(f"{alg.name}: training diverged at round {rnd}, client {exc.cid}: {exc}; "
+                               f"lower federation.optimizer.lr or set federation.grad_clip") from None
         state.global_state = alg.server_update(state.global_state, results)
-        trained = time.perf_counter()
         row: Row = {"round": rnd, "lr": lr, "participants": len(chosen), **values, **_mean_losses(results)}
+        del results  # the clients' states: let evaluation reuse their memory
+        release_memory()
+        trained = time.perf_counter()
         state.train_seconds += trained - start
         state.rounds_log.append(row)
         if rnd % fed.eval_every == 0 or rnd == rounds:
             summary, clients = evaluate_round(alg, state.global_state)
             state.history.append({**row, **summary})
             state.client_rows.extend({"round": rnd, **c} for c in clients)
+            release_memory()
             state.eval_seconds += time.perf_counter() - trained
         state.round = rnd
         on_round(state)

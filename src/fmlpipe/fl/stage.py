@@ -13,13 +13,13 @@ from fmlpipe.config import Params
 from fmlpipe.data.store import load_prepared
 from fmlpipe.errors import ParamsError
 from fmlpipe.fl.algorithms import algorithm_class
-from fmlpipe.fl.algorithms.base import SimContext
 from fmlpipe.fl.checkpoint import load_checkpoint, save_checkpoint
 from fmlpipe.fl.data import federated_data
 from fmlpipe.fl.device import make_deterministic, resolve_device
-from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelPool, PersonalStates, init_state
+from fmlpipe.fl.context import build_context
+from fmlpipe.fl.modelpool import GLOBAL, LOCAL, init_state
 from fmlpipe.fl.outputs import write_run_outputs
-from fmlpipe.fl.seeding import GLOBAL_INIT, LOCAL_INIT
+from fmlpipe.fl.seeding import GLOBAL_INIT
 from fmlpipe.fl.simulation import RunState, simulate
 from fmlpipe.model_files import architecture
 from fmlpipe.partition.result import Partition
@@ -64,12 +64,8 @@ def run_train(params: Params, paths: Paths, algorithm: str | None,
     device = resolve_device(params.base.device)
     make_deterministic()
     data = federated_data(prepared, partition, device)
-    pool = ModelPool({GLOBAL: params.models.global_, LOCAL: params.models.local},
-                     data.input_shape, data.num_classes, device)
-    for role in cls.roles:  # fail on an unknown or ill-fitting model before any training
-        pool.get(role)
-    seed = params.base.seed
-    ctx = SimContext(data, fed, pool, PersonalStates(pool, seed, LOCAL_INIT), seed)
+    ctx = build_context(params, data, device, cls)
+    pool, seed = ctx.pool, ctx.seed
     alg = cls(ctx, getattr(params.algorithms, algorithm))
 
     run_dir = paths.run_dir(algorithm)
@@ -79,7 +75,8 @@ def run_train(params: Params, paths: Paths, algorithm: str | None,
     key = fingerprint(params, algorithm, *hashes.values())
     resumed = load_checkpoint(ckpt, key)
     if resumed is not None:
-        state, ctx.personal.states = resumed
+        state, personal = resumed
+        ctx.personal.load(personal.items())
     else:
         state = RunState(0, init_state(pool.get(GLOBAL), seed, GLOBAL_INIT) if cls.uses_global else None)
 

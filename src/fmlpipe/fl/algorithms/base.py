@@ -1,23 +1,30 @@
-"""What every algorithm is: what a client does in a round, and what the server does with what
-comes back. The round loop (``fl.simulation``) is written once and drives these methods."""
+"""What every algorithm is: which models a client trains and on what loss, and what the server
+does with what comes back. The round loop (``fl.simulation``) is written once and drives these
+methods; an engine (``fl.engine``) runs the client side, one client at a time or all at once."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import ABC
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from fmlpipe.config.schema import FederationParams
 from fmlpipe.fl.aggregate import State, aggregation_weights, average_states
 from fmlpipe.fl.data import FederatedData
 from fmlpipe.fl.evaluate import evaluate
 from fmlpipe.fl.local_train import BatchLoss, LocalSettings, train_local
-from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelPool, PersonalStates
+from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelPool, state_of
+from fmlpipe.fl.objectives import cross_entropy
+from fmlpipe.fl.personal import PersonalStates
 from fmlpipe.fl.seeding import SHUFFLE, generator
+from fmlpipe.fl.stacked_eval import stacked_personal_accuracies
+
+Losses = tuple[torch.Tensor, tuple[torch.Tensor, ...]]
+"""(the loss to minimize, one recorded loss per slot)."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,17 @@ class SimContext:
     pool: ModelPool
     personal: PersonalStates
     seed: int
+    engine: str = "sequential"  # resolved by ``fl.engine.choose_engine``: sequential | vectorized
+    compiled: bool = False  # vectorized: torch.compile the step (see ``fl.engine.choose_engine``)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One model a client trains in a round."""
+
+    name: str  # names its loss in the record: global | local | meme
+    role: str  # its architecture in the model pool: GLOBAL or LOCAL
+    personal: bool  # True: the client's private state, kept; False: the global state, sent back
 
 
 @dataclass(frozen=True)
@@ -40,7 +58,7 @@ class ClientResult:
 
 def cross_entropy_loss(module: nn.Module, name: str) -> BatchLoss:
     def loss(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        value = F.cross_entropy(module(x), y)
+        value = cross_entropy(module(x), y)
         return value, {name: value}
 
     return loss
@@ -50,6 +68,7 @@ class Algorithm(ABC):
     name: ClassVar[str]
     uses_global: ClassVar[bool] = True  # a shared model is initialized, broadcast and aggregated
     roles: ClassVar[tuple[str, ...]] = (GLOBAL,)  # model roles the algorithm trains
+    slots: ClassVar[tuple[Slot, ...]]  # the models a client trains together, in objective order
 
     def __init__(self, ctx: SimContext):
         self.ctx = ctx
@@ -58,9 +77,41 @@ class Algorithm(ABC):
         """Scheduled hyperparameters in force this round (recorded in the history)."""
         return {}
 
-    @abstractmethod
+    def objective(self, outputs: Sequence[torch.Tensor], y: torch.Tensor, weight: torch.Tensor | None,
+                  params: Sequence[Mapping[str, torch.Tensor]], anchor: State | None) -> Losses:
+        """The loss on one batch, the one definition both engines differentiate; by default
+        plain cross-entropy of the single slot.
+
+        ``outputs[i]``: logits [B, classes] of ``slots[i]``; ``y``: labels [B]; ``weight``: None
+        or [B], 1 for a real sample and 0 for padding; ``params[i]``: the parameters of
+        ``slots[i]``; ``anchor``: the global state the client received this round.
+        """
+        ce = cross_entropy(outputs[0], y, weight)
+        return ce, (ce,)
+
     def client_update(self, cid: int, global_state: State | None, rnd: int, lr: float) -> ClientResult:
-        """Train client ``cid`` for one round starting from ``global_state``."""
+        """Train client ``cid`` for one round starting from ``global_state`` (sequential engine)."""
+        pers = self.ctx.personal
+        modules = [self.ctx.pool.load(s.role, pers.get(cid) if s.personal else _given(global_state))
+                   for s in self.slots]
+        losses = self.train(cid, modules, self.batch_loss(modules, global_state), rnd, lr)
+        sent = None
+        for slot, module in zip(self.slots, modules):
+            if slot.personal:
+                pers.put(cid, state_of(module))
+            else:
+                sent = state_of(module)
+        return ClientResult(sent, self.ctx.data.clients[cid].num_train, losses)
+
+    def batch_loss(self, modules: Sequence[nn.Module], anchor: State | None) -> BatchLoss:
+        """:meth:`objective` on the modules' outputs, as the sequential training loop takes it."""
+        params = [dict(m.named_parameters()) for m in modules]
+
+        def loss(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            total, parts = self.objective([m(x) for m in modules], y, None, params, anchor)
+            return total, {slot.name: part for slot, part in zip(self.slots, parts)}
+
+        return loss
 
     def server_update(self, global_state: State | None, results: list[ClientResult]) -> State | None:
         """Average what the clients sent (sample-weighted or uniform, per params)."""
@@ -69,6 +120,11 @@ class Algorithm(ABC):
             return global_state
         weights = aggregation_weights([r.num_samples for r in sent], self.ctx.federation.aggregation)
         return average_states([r.state for r in sent if r.state is not None], weights)
+
+    def client_metrics(self, global_state: State | None, global_acc: Sequence[float | None]) -> list[dict[str, float]]:
+        """Every client's personalized metrics, given the global model's accuracy on each
+        client's local test split (None without a global model)."""
+        return [self.personalized_metrics(cid, global_state, acc) for cid, acc in enumerate(global_acc)]
 
     def personalized_metrics(self, cid: int, global_state: State | None, global_acc: float | None) -> dict[str, float]:
         """Per-client personalized accuracy on the local test split. ``global_acc`` is the
@@ -93,6 +149,19 @@ class Algorithm(ABC):
         """The client's private model on its local test split."""
         return self.local_test_accuracy(self.ctx.pool.load(LOCAL, self.ctx.personal.get(cid)), cid)
 
+    def personal_accuracies(self) -> list[float]:
+        """Every client's private model on its local test split, all clients at once when the
+        engine is vectorized."""
+        if self.ctx.engine == "vectorized":
+            return stacked_personal_accuracies(self.ctx.pool.get(LOCAL), self.ctx.personal, self.ctx.data)
+        return [self.personal_accuracy(cid) for cid in range(self.ctx.data.num_clients)]
+
     def local_test_accuracy(self, module: nn.Module, cid: int) -> float:
         x, y = self.client_xy(cid, "test")
         return evaluate(module, x, y)[0]
+
+
+def _given(global_state: State | None) -> State:
+    if global_state is None:
+        raise ValueError("this algorithm trains the global model but no global state was given")
+    return global_state

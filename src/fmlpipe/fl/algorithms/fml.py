@@ -10,33 +10,35 @@ other (deep mutual learning); only the memes go back and are averaged:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from fmlpipe.config.schema import FmlParams
 from fmlpipe.fl.aggregate import State
-from fmlpipe.fl.algorithms.base import Algorithm, ClientResult, SimContext
+from fmlpipe.fl.algorithms.base import Algorithm, Losses, SimContext, Slot
 from fmlpipe.fl.local_train import BatchLoss
-from fmlpipe.fl.modelpool import GLOBAL, LOCAL, state_of
+from fmlpipe.fl.modelpool import GLOBAL, LOCAL
+from fmlpipe.fl.objectives import cross_entropy, kl_to_peer
 from fmlpipe.fl.schedule import balance_at_round
 
 MEME = "meme"
 
+__all__ = ["FML", "MEME", "kl_to_peer", "mutual_loss", "mutual_terms"]
 
-def kl_to_peer(logits: torch.Tensor, peer_logits: torch.Tensor) -> torch.Tensor:
-    """KL(p_peer || p_self), batch mean. The peer is a fixed target (detached): without the
-    detach each model's distillation term would also push gradients into its peer."""
-    return F.kl_div(
-        F.log_softmax(logits, dim=1), F.softmax(peer_logits.detach(), dim=1), reduction="batchmean"
-    )
+
+def mutual_terms(out_local: torch.Tensor, out_meme: torch.Tensor, y: torch.Tensor, alpha: float, beta: float,
+                 weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L_local, L_meme) from both models' logits on the same batch."""
+    loss_local = alpha * cross_entropy(out_local, y, weight) + (1 - alpha) * kl_to_peer(out_local, out_meme, weight)
+    loss_meme = beta * cross_entropy(out_meme, y, weight) + (1 - beta) * kl_to_peer(out_meme, out_local, weight)
+    return loss_local, loss_meme
 
 
 def mutual_loss(local: nn.Module, meme: nn.Module, alpha: float, beta: float) -> BatchLoss:
     def loss(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        out_local, out_meme = local(x), meme(x)
-        loss_local = alpha * F.cross_entropy(out_local, y) + (1 - alpha) * kl_to_peer(out_local, out_meme)
-        loss_meme = beta * F.cross_entropy(out_meme, y) + (1 - beta) * kl_to_peer(out_meme, out_local)
+        loss_local, loss_meme = mutual_terms(local(x), meme(x), y, alpha, beta)
         return loss_local + loss_meme, {LOCAL: loss_local, MEME: loss_meme}
 
     return loss
@@ -45,6 +47,7 @@ def mutual_loss(local: nn.Module, meme: nn.Module, alpha: float, beta: float) ->
 class FML(Algorithm):
     name = "fml"
     roles = (GLOBAL, LOCAL)
+    slots = (Slot(LOCAL, LOCAL, personal=True), Slot(MEME, GLOBAL, personal=False))
 
     def __init__(self, ctx: SimContext, params: FmlParams):
         super().__init__(ctx)
@@ -55,13 +58,10 @@ class FML(Algorithm):
         self.alpha, self.beta = balance_at_round(self.params, rnd, rounds)
         return {"alpha": self.alpha, "beta": self.beta}
 
-    def client_update(self, cid: int, global_state: State | None, rnd: int, lr: float) -> ClientResult:
-        assert global_state is not None
-        meme = self.ctx.pool.load(GLOBAL, global_state)
-        local = self.ctx.pool.load(LOCAL, self.ctx.personal.get(cid))
-        losses = self.train(cid, [local, meme], mutual_loss(local, meme, self.alpha, self.beta), rnd, lr)
-        self.ctx.personal.put(cid, state_of(local))
-        return ClientResult(state_of(meme), self.ctx.data.clients[cid].num_train, losses)
+    def objective(self, outputs: Sequence[torch.Tensor], y: torch.Tensor, weight: torch.Tensor | None,
+                  params: Sequence[Mapping[str, torch.Tensor]], anchor: State | None) -> Losses:
+        loss_local, loss_meme = mutual_terms(outputs[0], outputs[1], y, self.alpha, self.beta, weight)
+        return loss_local + loss_meme, (loss_local, loss_meme)
 
-    def personalized_metrics(self, cid: int, global_state: State | None, global_acc: float | None) -> dict[str, float]:
-        return {"acc_personalized": self.personal_accuracy(cid)}
+    def client_metrics(self, global_state: State | None, global_acc: Sequence[float | None]) -> list[dict[str, float]]:
+        return [{"acc_personalized": acc} for acc in self.personal_accuracies()]

@@ -1,0 +1,111 @@
+"""Measure one benchmark case in this process: the fp32 matmul FLOP/s of the machine right
+now, then the case's rounds, timed, with the training FLOPs they did and the peak memory."""
+
+from __future__ import annotations
+
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fmlpipe.bench.settings import Case
+from fmlpipe.data.store import load_prepared
+from fmlpipe.fl.algorithms import ALGORITHMS
+from fmlpipe.fl.data import federated_data
+from fmlpipe.fl.device import make_deterministic, resolve_device
+from fmlpipe.fl.context import build_context
+from fmlpipe.fl.modelpool import GLOBAL, init_state
+from fmlpipe.fl.seeding import GLOBAL_INIT
+from fmlpipe.fl.simulation import RunState, participants_per_round, sample_clients, simulate
+from fmlpipe.models.flops import flops_per_sample
+from fmlpipe.partition.result import Partition
+from fmlpipe.paths import Paths
+
+MATMUL_SIZE = 2048
+TRAIN_PASSES = 3  # a training sample costs one forward and a backward of about two forwards
+
+
+def matmul_flops(device: torch.device, reps: int = 5) -> float:
+    """Best-of-``reps`` FLOP/s of a 2048 x 2048 fp32 matmul: the machine's practical peak."""
+    a = torch.randn(MATMUL_SIZE, MATMUL_SIZE, device=device)
+    b = torch.randn(MATMUL_SIZE, MATMUL_SIZE, device=device)
+    best = float("inf")
+    for _ in range(reps + 1):  # the first one warms up
+        _sync(device)
+        start = time.perf_counter()
+        a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * MATMUL_SIZE**3 / best
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory so far (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def run_case(case: Case, root: Path) -> dict[str, Any]:
+    """Run ``case`` on the data prepared under ``root``; the figures the report shows."""
+    params = case.params()
+    paths = Paths(root)
+    device = resolve_device(params.base.device)
+    make_deterministic()
+    matmul = matmul_flops(device)
+    data = federated_data(load_prepared(paths), Partition.load(paths.partition_file), device)
+    cls = ALGORITHMS[case.algorithm]
+    ctx = build_context(params, data, device, cls)
+    pool, seed = ctx.pool, ctx.seed
+    alg = cls(ctx, getattr(params.algorithms, case.algorithm))
+    state = RunState(0, init_state(pool.get(GLOBAL), seed, GLOBAL_INIT) if cls.uses_global else None)
+    rounds: list[tuple[float, float]] = []
+
+    def on_round(s: RunState) -> None:
+        _sync(device)
+        rounds.append((s.train_seconds, s.eval_seconds))
+
+    simulate(alg, state, case.rounds, on_round)
+    train = [b[0] - a[0] for a, b in zip([(0.0, 0.0), *rounds], rounds)]
+    evals = [b[1] - a[1] for a, b in zip([(0.0, 0.0), *rounds], rounds)]
+    count = participants_per_round(params.federation.clients_per_round, data.num_clients)
+    samples = [sum(data.clients[c].num_train for c in sample_clients(data.num_clients, count, seed, rnd))
+               for rnd in range(1, case.rounds + 1)]
+    flops_per_train_sample = TRAIN_PASSES * sum(
+        flops_per_sample(pool.get(slot.role), data.input_shape) for slot in cls.slots)
+    # Per-round figures leave out the first round when there are more: it also pays one-time
+    # costs (compiling, first touches of memory, lazy personal states), reported on its own.
+    steady = slice(1, None) if case.rounds > 1 else slice(None)
+    train_s, eval_s = _mean(train[steady]), _mean(evals[steady])
+    flops = flops_per_train_sample * sum(samples[steady]) / sum(train[steady])
+    return {
+        **case.to_dict(),
+        "engine_used": ctx.engine,
+        "compiled": ctx.compiled,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "participants": count,
+        "train_samples_per_round": _mean(samples[steady]),
+        "train_seconds_per_round": train_s,
+        "eval_seconds_per_round": eval_s,
+        "seconds_per_round": train_s + eval_s,
+        "round_train_seconds": train,
+        "round_eval_seconds": evals,
+        "first_round_train_seconds": train[0],
+        "first_round_eval_seconds": evals[0],
+        "train_samples_per_second": sum(samples[steady]) / sum(train[steady]),
+        "train_flops_per_sample": flops_per_train_sample,
+        "train_flops_per_second": flops,
+        "matmul_flops_per_second": matmul,
+        "flops_ratio": flops / matmul,
+        "peak_rss_bytes": peak_rss_bytes(),
+    }
+
+
+def _mean(values: list[float] | list[int]) -> float:
+    return sum(values) / len(values)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -1,0 +1,74 @@
+"""The benchmark's table, its targets, and its JSON."""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+import torch
+from rich.table import Table
+
+A_SECONDS = 30.0  # setting A: FML training round on the 2-core CPU
+B_RATIO = 0.5  # setting B: training FLOP/s over matmul FLOP/s
+SCALE_BYTES = 2 * 1024**3  # scale: peak memory with 1,000 personalized CNNs
+SCALE_GROWTH = 1.5  # scale: round time with 10x the clients (same participants) at most this x
+
+
+def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each target, per engine, with the measured value and whether it is met."""
+    out: list[dict[str, Any]] = []
+    for r in results:
+        if r["setting"] == "A":
+            out.append(_target("A: FML training s/round <= 30", r, r["train_seconds_per_round"],
+                               r["train_seconds_per_round"] <= A_SECONDS))
+        elif r["setting"] == "B":
+            out.append(_target("B: training FLOP/s >= 50% of matmul", r, r["flops_ratio"], r["flops_ratio"] >= B_RATIO))
+        elif r["setting"] == "scale":
+            if r["algorithm"] == "fml":
+                out.append(_target("scale: FML peak memory < 2 GB", r, r["peak_rss_bytes"] / 1024**3,
+                                   r["peak_rss_bytes"] < SCALE_BYTES))
+            ref = [q for q in results if q["setting"] == "scale-ref" and q["algorithm"] == r["algorithm"]
+                   and q["engine"] == r["engine"]]
+            if ref:
+                growth = r["train_seconds_per_round"] / ref[0]["train_seconds_per_round"]
+                out.append(_target(f"scale: {r['algorithm']} train s/round, 10x clients / 1x (same participants)"
+                                   f" <= {SCALE_GROWTH}", r, growth, growth <= SCALE_GROWTH))
+    return out
+
+
+def _target(name: str, r: dict[str, Any], value: float, met: bool) -> dict[str, Any]:
+    return {"target": name, "engine": r["engine"], "value": value, "met": met}
+
+
+def machine() -> dict[str, Any]:
+    return {"platform": platform.platform(), "processor": platform.processor(), "torch": torch.__version__,
+            "cpu_count": torch.multiprocessing.cpu_count(),
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+
+
+def table(results: list[dict[str, Any]]) -> Table:
+    t = Table(title="fmlpipe bench (Fashion-MNIST, cnn)")
+    for col in ("setting", "alg", "engine", "clients", "batch", "train s/rnd", "+eval s/rnd", "1st rnd s",
+                "samples/s", "GFLOP/s", "matmul GFLOP/s", "ratio", "peak MB"):
+        t.add_column(col, justify="left" if col in ("setting", "alg", "engine") else "right")
+    for r in results:
+        engine = r["engine"] if r["engine_used"] == r["engine"] else f"{r['engine']}->{r['engine_used']}"
+        engine += "+compile" if r["compiled"] else ""
+        t.add_row(
+            r["setting"], r["algorithm"], engine, f"{r['participants']}/{r['num_clients']}", str(r["batch_size"]),
+            f"{r['train_seconds_per_round']:.2f}", f"{r['seconds_per_round']:.2f}",
+            f"{r['first_round_train_seconds'] + r['first_round_eval_seconds']:.2f}",
+            f"{r['train_samples_per_second']:.0f}", f"{r['train_flops_per_second'] / 1e9:.1f}",
+            f"{r['matmul_flops_per_second'] / 1e9:.1f}", f"{r['flops_ratio']:.2f}",
+            f"{r['peak_rss_bytes'] / 1024**2:.0f}",
+        )
+    return t
+
+
+def targets_table(checks: list[dict[str, Any]]) -> Table:
+    t = Table(title="targets")
+    for col in ("target", "engine", "value", "met"):
+        t.add_column(col)
+    for c in checks:
+        t.add_row(c["target"], c["engine"], f"{c['value']:.3g}", "yes" if c["met"] else "NO")
+    return t

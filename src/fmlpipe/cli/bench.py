@@ -1,0 +1,61 @@
+"""``fmlpipe bench``: measure the simulation engines on the real Fashion-MNIST."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from fmlpipe.bench.report import machine, table, targets, targets_table
+from fmlpipe.bench.runner import run_all
+from fmlpipe.bench.settings import ENGINES, SETTINGS, cases
+from fmlpipe.cli.errors import reported
+from fmlpipe.errors import ParamsError
+
+
+def _names(value: str, allowed: tuple[str, ...], option: str) -> list[str]:
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [n for n in names if n not in allowed]
+    if bad or not names:
+        raise ParamsError(f"{option}={value!r}: expected a comma-separated list of {', '.join(allowed)}")
+    return names
+
+
+def bench(
+    ctx: typer.Context,
+    settings: Annotated[str, typer.Option(
+        "--settings", help="Comma-separated settings: A (FML, 20 Dirichlet(0.1) clients, batch 10), "
+                           "B (the same at batch 64), scale (1,000 clients, 10% per round, FedAvg and FML).")]
+        = ",".join(SETTINGS),
+    rounds: Annotated[int, typer.Option(
+        "--rounds", min=1, help="Rounds per case. Per-round figures are means over the rounds after the first, "
+                                "which also pays one-time costs (compiling) and is reported on its own.")] = 2,
+    engines: Annotated[str, typer.Option("--engines", help="Comma-separated engines to measure.")]
+        = ",".join(ENGINES),
+    json_path: Annotated[Path, typer.Option("--json", help="Where to write the results as JSON.")]
+        = Path("bench.json"),
+    data_fraction: Annotated[float, typer.Option(
+        "--data-fraction", help="Share of the 60k Fashion-MNIST training images to use, in (0, 1] "
+                                "(1.0 for the real benchmark).")] = 1.0,
+    clients: Annotated[int, typer.Option("--clients", min=1, hidden=True, help="Clients in A and B.")] = 20,
+    scale_clients: Annotated[int, typer.Option("--scale-clients", min=10, hidden=True,
+                                               help="Clients in the scale setting.")] = 1000,
+) -> None:
+    """Time the sequential and vectorized engines: seconds per round, samples/s, FLOP/s
+    against the machine's matmul FLOP/s, and peak memory; print a table, write JSON."""
+    with reported(ctx):
+        if not 0.0 < data_fraction <= 1.0:
+            raise ParamsError(f"--data-fraction={data_fraction}: must be in (0, 1]")
+        todo = cases(_names(settings, SETTINGS, "--settings"), _names(engines, ENGINES, "--engines"),
+                     rounds, data_fraction, clients, scale_clients)
+        console = Console(width=160)  # the table has 13 columns; a pipe or a log must not squeeze it
+        results = run_all(todo, on_result=lambda r: console.print(
+            f"{r['setting']} {r['algorithm']} {r['engine']}: {r['train_seconds_per_round']:.2f} s/round training"))
+        checks = targets(results)
+        console.print(table(results))
+        console.print(targets_table(checks))
+        json_path.write_text(json.dumps({"machine": machine(), "cases": results, "targets": checks}, indent=2) + "\n")
+        console.print(f"wrote {json_path}")

@@ -1,0 +1,95 @@
+"""How a round's clients are trained: one after another on one reused module (``sequential``,
+the reference), or all at once on stacked states (``vectorized``). ``auto`` picks the faster
+for the device, the models and the size of the run, as measured by ``fmlpipe bench``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from fmlpipe.config.schema import FederationParams
+from fmlpipe.errors import ParamsError
+from fmlpipe.fl.aggregate import State
+from fmlpipe.fl.algorithms.base import Algorithm, ClientResult
+from fmlpipe.fl.data import FederatedData
+from fmlpipe.fl.local_train import ClientDiverged, DivergenceError
+from fmlpipe.fl.sampling import participants_per_round
+from fmlpipe.fl.vectorized import train_vectorized
+from fmlpipe.models.flops import flops_per_sample
+
+ENGINES = ("sequential", "vectorized")
+
+# On CPU the vectorized step is torch.compile'd when a round trains at least this many FLOPs
+# (about 10 s eager on 2 cores) and the run has more than one round: compiling takes ~10 s per
+# graph, which such runs repay within a few rounds, while small runs would only wait for it.
+COMPILE_MIN_ROUND_FLOPS = 1e12
+# ``auto`` on CPU, from ``fmlpipe bench`` on 2 cores (FML, cnn, 20 clients, seconds per round):
+# batch 10: sequential 32, vectorized 34-40 eager, 28 compiled; batch 64: sequential 18,
+# vectorized 20-21 either way. So: vectorized only where it is compiled and batches are small.
+CPU_VECTORIZED_MAX_BATCH = 32
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    name: str  # sequential | vectorized
+    compiled: bool = False  # vectorized: torch.compile the step
+
+
+def not_vectorizable(module: nn.Module) -> str | None:
+    """Why ``module`` cannot be trained under ``vmap``, or None when it can."""
+    if any(True for _ in module.buffers()):
+        return "it has buffers (BatchNorm's running statistics) that its forward pass updates in place"
+    return None
+
+
+def choose_engine(requested: str, models: Mapping[str, tuple[str, nn.Module]], device: torch.device,
+                  fed: FederationParams, round_flops: float) -> EngineChoice:
+    """The engine for a run. ``models``: params key (``models.local``) -> (name, module);
+    ``round_flops``: training FLOPs of a round (:func:`round_train_flops`)."""
+    if requested not in ("auto", *ENGINES):
+        raise ParamsError(f"federation.engine={requested!r} is not an engine (allowed: auto, {', '.join(ENGINES)})")
+    if requested == "sequential":
+        return EngineChoice("sequential")
+    for key, (name, module) in models.items():
+        reason = not_vectorizable(module)
+        if reason is None:
+            continue
+        if requested == "vectorized":
+            raise ParamsError(f"federation.engine='vectorized' cannot train {key}={name!r}: {reason} "
+                              "(allowed for it: auto or sequential)")
+        return EngineChoice("sequential")  # auto: BatchNorm models train one client at a time
+    if device.type == "cuda":
+        return EngineChoice("vectorized")
+    compiled = fed.rounds >= 2 and round_flops >= COMPILE_MIN_ROUND_FLOPS
+    if requested == "vectorized" or (compiled and fed.batch_size <= CPU_VECTORIZED_MAX_BATCH):
+        return EngineChoice("vectorized", compiled)
+    return EngineChoice("sequential")
+
+
+def round_train_flops(data: FederatedData, fed: FederationParams, modules: Sequence[nn.Module]) -> float:
+    """Training FLOPs of an average round: participants x samples x 3 forwards of each model."""
+    count = participants_per_round(fed.clients_per_round, data.num_clients)
+    if fed.local_steps is not None:
+        samples = fed.local_steps * fed.batch_size
+    else:
+        samples = fed.local_epochs * sum(c.num_train for c in data.clients) / max(data.num_clients, 1)
+    per_sample = sum(flops_per_sample(m, data.input_shape) for m in modules)
+    return count * samples * 3 * per_sample
+
+
+def train_round(alg: Algorithm, cids: Sequence[int], global_state: State | None, rnd: int,
+                lr: float) -> list[ClientResult]:
+    """Every chosen client's round, with the engine in ``alg.ctx.engine``. A diverged client
+    raises :class:`ClientDiverged` naming it."""
+    if alg.ctx.engine == "vectorized":
+        return train_vectorized(alg, cids, global_state, rnd, lr)
+    results = []
+    for cid in cids:
+        try:
+            results.append(alg.client_update(cid, global_state, rnd, lr))
+        except DivergenceError as exc:
+            raise ClientDiverged(cid, str(exc)) from None
+    return results

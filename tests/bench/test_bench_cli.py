@@ -1,0 +1,54 @@
+"""``fmlpipe bench`` end to end on a sliver of the real Fashion-MNIST."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from fmlpipe.cli import app
+
+from tests.conftest import needs_fashion
+
+runner = CliRunner()
+
+
+@needs_fashion
+def test_bench_runs_every_setting_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = runner.invoke(app, ["bench", "--settings", "A,B,scale", "--engines", "vectorized", "--rounds", "1",
+                                 "--data-fraction", "0.04", "--clients", "4", "--scale-clients", "20",
+                                 "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert {"machine", "cases", "targets"} <= report.keys()
+    cases = report["cases"]
+    assert [(c["setting"], c["algorithm"]) for c in cases] == [
+        ("A", "fml"), ("B", "fml"), ("scale", "fedavg"), ("scale-ref", "fedavg"), ("scale", "fml"), ("scale-ref", "fml")]
+    for case in cases:
+        assert case["engine"] == case["engine_used"] == "vectorized"
+        assert case["train_seconds_per_round"] > 0 and case["seconds_per_round"] >= case["train_seconds_per_round"]
+        assert case["train_flops_per_second"] > 0 and case["matmul_flops_per_second"] > 0
+        assert case["flops_ratio"] == case["train_flops_per_second"] / case["matmul_flops_per_second"]
+        assert case["peak_rss_bytes"] > 0
+    a = cases[0]
+    assert a["participants"] == a["num_clients"] == 4 and a["batch_size"] == 10
+    assert a["train_flops_per_sample"] == 2 * 3 * 8_534_016  # FML: two cnn models, 3x forward each
+    assert cases[2]["participants"] == 2 and cases[3]["participants"] == cases[3]["num_clients"] == 2
+    assert {t["target"].split(":")[0] for t in report["targets"]} == {"A", "B", "scale"}
+    assert "fmlpipe bench" in result.output and "targets" in result.output
+
+
+def test_bench_help_documents_its_options() -> None:
+    result = runner.invoke(app, ["bench", "--help"])
+    assert result.exit_code == 0
+    for option in ("--settings", "--rounds", "--engines", "--json", "--data-fraction"):
+        assert option in result.output
+    assert "--scale-clients" not in result.output  # test-only options stay hidden
+
+
+def test_bench_refuses_unknown_settings(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["bench", "--settings", "A,Z", "--json", str(tmp_path / "b.json")])
+    assert result.exit_code == 2
+    assert "--settings='A,Z': expected a comma-separated list of A, B, scale" in result.output

@@ -1,0 +1,70 @@
+"""Which engine a run gets, and the refusal of what the vectorized engine cannot train."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from fmlpipe.errors import ParamsError
+from fmlpipe.fl.engine import COMPILE_MIN_ROUND_FLOPS, EngineChoice, choose_engine, round_train_flops
+from fmlpipe.fl.stage import run_train
+from fmlpipe.models.registry import build_model
+from fmlpipe.paths import Paths
+
+from tests.fl.conftest import small_params
+from tests.fl.fakes import fake_data, federation
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+BIG = COMPILE_MIN_ROUND_FLOPS  # a round worth compiling for
+
+
+def _models(*names: str) -> dict[str, tuple[str, torch.nn.Module]]:
+    keys = ("models.global", "models.local")
+    return {key: (name, build_model(name, (1, 28, 28), 10)) for key, name in zip(keys, names)}
+
+
+def _choose(requested: str, names: tuple[str, ...], device: torch.device, flops: float = BIG,
+            **fed: Any) -> EngineChoice:
+    return choose_engine(requested, _models(*names), device, federation(**{"rounds": 20, "batch_size": 10, **fed}),
+                         flops)
+
+
+def test_auto_on_cpu_vectorizes_large_runs_of_small_batches_compiled() -> None:
+    assert _choose("auto", ("cnn", "cnn"), CPU) == EngineChoice("vectorized", compiled=True)
+    assert _choose("auto", ("cnn", "cnn"), CPU, batch_size=64) == EngineChoice("sequential")
+    assert _choose("auto", ("cnn", "cnn"), CPU, flops=BIG / 2) == EngineChoice("sequential")
+    assert _choose("auto", ("cnn", "cnn"), CPU, rounds=1) == EngineChoice("sequential")
+
+
+def test_auto_on_cuda_always_vectorizes_and_explicit_choices_hold() -> None:
+    assert _choose("auto", ("mlp", "mlp"), CUDA, flops=1.0, batch_size=64) == EngineChoice("vectorized")
+    assert _choose("vectorized", ("cnn",), CUDA) == EngineChoice("vectorized")  # never compiled on CUDA
+    assert _choose("sequential", ("cnn", "cnn"), CUDA) == EngineChoice("sequential")
+    assert _choose("vectorized", ("mlp",), CPU, flops=1.0) == EngineChoice("vectorized", compiled=False)
+    assert _choose("vectorized", ("mlp",), CPU, batch_size=64) == EngineChoice("vectorized", compiled=True)
+
+
+def test_batchnorm_models_fall_back_under_auto_and_are_refused_when_asked() -> None:
+    assert _choose("auto", ("cnn", "resnet8"), CUDA) == EngineChoice("sequential")
+    with pytest.raises(ParamsError, match=r"federation.engine='vectorized' cannot train models.local='resnet8': "
+                                          r"it has buffers \(BatchNorm"):
+        _choose("vectorized", ("cnn", "resnet8"), CPU)
+
+
+def test_train_stage_refuses_vectorized_resnet8_before_writing(project: Paths) -> None:
+    params = small_params(engine="vectorized")
+    params = params.model_copy(update={"models": params.models.model_copy(update={"global_": "resnet8"})})
+    with pytest.raises(ParamsError, match="federation.engine='vectorized' cannot train models.global='resnet8'"):
+        run_train(params, project, "fedavg")
+    assert not (project.root / "runs").exists()
+
+
+def test_round_flops_count_participants_samples_and_three_passes_per_model() -> None:
+    data = fake_data()  # 126 training samples over 4 clients
+    module = build_model("mlp", (1, 16, 16), 3)
+    per_sample = 2 * (256 * 200 + 200 * 200 + 200 * 3)
+    assert round_train_flops(data, federation(clients_per_round=0.5, local_epochs=2), [module, module]) == \
+        2 * (126 / 4) * 2 * 3 * 2 * per_sample
+    assert round_train_flops(data, federation(local_steps=5), [module]) == 4 * 5 * 8 * 3 * per_sample
