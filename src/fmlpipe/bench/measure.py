@@ -3,6 +3,7 @@ now, then the case's rounds, timed, with the training FLOPs they did and the pea
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 from pathlib import Path
@@ -48,6 +49,7 @@ def peak_rss_bytes() -> int:
 
 def run_case(case: Case, root: Path) -> dict[str, Any]:
     """Run ``case`` on the data prepared under ``root``; the figures the report shows."""
+    load_before = os.getloadavg()[0]
     params = case.params()
     paths = Paths(root)
     device = resolve_device(params.base.device)
@@ -99,6 +101,9 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
         "matmul_flops_per_second": matmul,
         "flops_ratio": flops / matmul,
         "peak_rss_bytes": peak_rss_bytes(),
+        # Other processes' load skews every figure (worse for small, many-op work): the
+        # 1-minute load average before and after the case, to read the numbers by.
+        "load_average": [load_before, os.getloadavg()[0]],
     }
 
 

@@ -49,7 +49,7 @@ def machine() -> dict[str, Any]:
 def table(results: list[dict[str, Any]]) -> Table:
     t = Table(title="fmlpipe bench (Fashion-MNIST, cnn)")
     for col in ("setting", "alg", "engine", "clients", "batch", "train s/rnd", "+eval s/rnd", "1st rnd s",
-                "samples/s", "GFLOP/s", "matmul GFLOP/s", "ratio", "peak MB"):
+                "samples/s", "GFLOP/s", "matmul GFLOP/s", "ratio", "peak MB", "load"):
         t.add_column(col, justify="left" if col in ("setting", "alg", "engine") else "right")
     for r in results:
         engine = r["engine"] if r["engine_used"] == r["engine"] else f"{r['engine']}->{r['engine_used']}"
@@ -61,6 +61,7 @@ def table(results: list[dict[str, Any]]) -> Table:
             f"{r['train_samples_per_second']:.0f}", f"{r['train_flops_per_second'] / 1e9:.1f}",
             f"{r['matmul_flops_per_second'] / 1e9:.1f}", f"{r['flops_ratio']:.2f}",
             f"{r['peak_rss_bytes'] / 1024**2:.0f}",
+            "/".join(f"{v:.1f}" for v in r["load_average"]),
         )
     return t
 
