@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from fmlpipe.config.schema import FederationParams, OptimizerParams
+from fmlpipe.fl.modelpool import train_layout
 from fmlpipe.fl.optim import make_optimizer
 
 # (x, y) -> (loss to minimize, {model name: its loss for the record}).
@@ -71,9 +72,9 @@ def train_local(
     The models' losses are summed before one backward: their parameters are disjoint and each
     peer term is detached, so each model receives exactly the gradient of its own loss.
     """
-    optimizers = [make_optimizer(m.parameters(), settings.optimizer, lr) for m in modules]
     for module in modules:
-        module.train()
+        train_layout(module).train()
+    optimizers = [make_optimizer(m.parameters(), settings.optimizer, lr) for m in modules]
     sums: dict[str, torch.Tensor] = {}
     batches = 0
     for idx in batch_indices(x.shape[0], settings, gen):

@@ -15,12 +15,23 @@ LOCAL = "local"  # the personalized architecture: FML local model, local-only mo
 
 
 def state_of(module: nn.Module) -> State:
-    """A detached copy of a module's state (parameters and buffers)."""
-    return {name: t.detach().clone() for name, t in module.state_dict().items()}
+    """A detached, contiguous copy of a module's state (parameters and buffers), whatever memory
+    format the module trains in."""
+    return {name: t.detach().clone(memory_format=torch.contiguous_format) for name, t in module.state_dict().items()}
+
+
+def train_layout(module: nn.Module) -> nn.Module:
+    """``module`` in the memory format it trains fastest in: channels-last when it has 2-d
+    convolutions (``fmlpipe bench``: 13% faster FML rounds with the cnn at batch 10 on a 2-core
+    CPU, 22% at 64). The values are unchanged; :func:`state_of` hands states back contiguous."""
+    if any(isinstance(m, nn.Conv2d) for m in module.modules()):
+        module.to(memory_format=torch.channels_last)
+    return module
 
 
 def init_state(module: nn.Module, seed: int, *tags: int) -> State:
     """Re-initialize ``module`` in place from a derived seed and return its state."""
+    module.to(memory_format=torch.contiguous_format)  # initializers fill in memory order
     with seeded_torch(seed, *tags):
         for sub in module.modules():
             if hasattr(sub, "reset_parameters"):
