@@ -8,9 +8,21 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Paths:
-    """Output layout of one pipeline; ``root`` is the folder holding its ``dvc.yaml``."""
+    """Output layout of one pipeline run; ``root`` is the folder holding its ``dvc.yaml``, or
+    for one of the pipeline's variants, the folder ``<pipeline>/<variant>/``."""
 
     root: Path = Path(".")
+    variant: str | None = None
+
+    @classmethod
+    def of(cls, params_file: Path, variant: str | None = None) -> Paths:
+        """The layout for ``params_file``'s pipeline, or for one of its variants."""
+        return cls(params_file.parent / variant, variant) if variant else cls(params_file.parent)
+
+    @property
+    def pipeline_root(self) -> Path:
+        """The folder of the pipeline's ``dvc.yaml`` and ``params.yaml`` (``data.root`` is relative to it)."""
+        return self.root.parent if self.variant else self.root
 
     @property
     def prepared_dir(self) -> Path:

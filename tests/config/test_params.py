@@ -71,7 +71,7 @@ def test_unknown_key_lists_the_allowed_keys(raw_params: dict[str, Any]) -> None:
 def test_unknown_key_under_aliased_section_lists_alias(raw_params: dict[str, Any]) -> None:
     raw = copy.deepcopy(raw_params)
     raw["models"]["globl"] = "cnn"
-    with pytest.raises(ParamsError, match=r"unknown key 'models.globl' \(allowed here: global, local\)"):
+    with pytest.raises(ParamsError, match=r"unknown key 'models.globl' \(allowed here: global, local, local_cycle, local_overrides\)"):
         parse_params(raw)
 
 

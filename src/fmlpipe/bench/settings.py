@@ -77,11 +77,13 @@ def _raw_params(case: Case) -> dict[str, Any]:
             "lr_schedule": {"name": "constant", "step_rounds": 10, "gamma": 0.1},
             "grad_clip": None, "engine": case.engine,
         },
-        "models": {"global": "cnn", "local": "cnn"},
+        "models": {"global": "cnn", "local": "cnn", "local_cycle": [], "local_overrides": {}},
+        "tasks": {"label_maps": {}, "cycle": [], "overrides": {}},
         "algorithms": {
             "fml": {"alpha": 0.5, "beta": 0.5, "schedule": "constant", "alpha_target": 0.5,
                     "beta_target": 0.5, "step_every": 10, "step_size": 0.4},
             "fedavg": {"finetune_epochs": 0},
         },
         "tracking": {"enabled": False, "uri": None, "experiment": "bench"},
+        "variants": {},
     }

@@ -22,10 +22,14 @@ def run_stage(
     algorithm: Annotated[
         str | None, typer.Option("--algorithm", help="train: which algorithm section to run.")
     ] = None,
+    variant: Annotated[
+        str | None, typer.Option("--variant", help="Apply this entry of `variants` in the params file and "
+                                                   "read and write under <params dir>/<variant>/.")
+    ] = None,
 ) -> None:
     """Run one pipeline stage (what `dvc repro` calls)."""
     with reported(ctx):
         if stage not in STAGES:
             raise ParamsError(f"unknown stage '{stage}' (known: {', '.join(STAGES)})")
-        parsed = load_params(params)
-        STAGES[stage].run(parsed, Paths(params.parent), StageOptions(algorithm=algorithm, env=dict(os.environ)))
+        parsed = load_params(params, variant)
+        STAGES[stage].run(parsed, Paths.of(params, variant), StageOptions(algorithm=algorithm, env=dict(os.environ)))

@@ -9,11 +9,13 @@ import yaml
 from pydantic import ValidationError
 
 from fmlpipe.config.schema import Params, Section
+from fmlpipe.config.variants import apply_variant
 from fmlpipe.errors import ParamsError
 
 
-def load_params(path: str | Path) -> Params:
-    """Parse and validate a params file; raise :class:`ParamsError` naming the first bad key."""
+def load_params(path: str | Path, variant: str | None = None) -> Params:
+    """Parse and validate a params file, with ``variant``'s keys replaced when given; raise
+    :class:`ParamsError` naming the first bad key."""
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"params file '{path}' not found (pass --params PATH or run from the project root)")
@@ -28,6 +30,8 @@ def load_params(path: str | Path) -> Params:
         raise ParamsError(f"{path}: not a UTF-8 text file") from None
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of sections at the top level, got {type(raw).__name__}")
+    if variant is not None:
+        return parse_params(apply_variant(raw, variant, str(path)), source=f"{path} (variant {variant})")
     return parse_params(raw, source=str(path))
 
 

@@ -7,7 +7,7 @@ string is never coerced into a number, nor a number into a bool.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -84,8 +84,72 @@ class FederationParams(Section):
 
 
 class ModelsParams(Section):
+    """The shared architecture and each client's personalized one (model heterogeneity):
+    ``local`` for every client, unless ``local_cycle`` is non-empty (client i gets
+    ``local_cycle[i % len]``); ``local_overrides`` (client id -> architecture) wins over both."""
+
     global_: str = Field(alias="global", min_length=1)
     local: str = Field(min_length=1)
+    local_cycle: list[str]
+    local_overrides: dict[int, str]
+
+    def local_for(self, cid: int) -> str:
+        """Client ``cid``'s personalized architecture."""
+        if cid in self.local_overrides:
+            return self.local_overrides[cid]
+        return self.local_cycle[cid % len(self.local_cycle)] if self.local_cycle else self.local
+
+    @property
+    def heterogeneous(self) -> bool:
+        """True when not every client has the same personalized architecture."""
+        return len(self.local_names) > 1
+
+    @property
+    def local_names(self) -> list[str]:
+        """Every personalized architecture the clients may use, sorted."""
+        base = set(self.local_cycle) if self.local_cycle else {self.local}
+        return sorted(base | set(self.local_overrides.values()))
+
+
+FULL_TASK = "full"  # the dataset's own labels
+
+
+class TasksParams(Section):
+    """Objective heterogeneity: clients that learn different tasks on the same inputs.
+
+    ``label_maps``: task name -> one label per dataset class (e.g. Fashion-MNIST's 10 classes
+    onto tops / shoes / bags / other); the task ``full`` is the dataset's own labels. A client's
+    task is ``cycle[i % len]`` when ``cycle`` is non-empty, else ``full``; ``overrides`` (client
+    id -> task) wins over both."""
+
+    label_maps: dict[str, list[int]]
+    cycle: list[str]
+    overrides: dict[int, str]
+
+    @model_validator(mode="after")
+    def _known_tasks(self) -> TasksParams:
+        if FULL_TASK in self.label_maps:
+            raise ValueError(f"label_maps: '{FULL_TASK}' is reserved for the dataset's own labels")
+        known = {FULL_TASK, *self.label_maps}
+        for where, names in (("cycle", self.cycle), ("overrides", list(self.overrides.values()))):
+            bad = [n for n in names if n not in known]
+            if bad:
+                raise ValueError(f"{where}: task {bad[0]!r} is not defined (allowed: {', '.join(sorted(known))})")
+        for name, labels in self.label_maps.items():
+            if not labels or sorted(set(labels)) != list(range(max(labels) + 1)):
+                raise ValueError(f"label_maps.{name}={labels}: task labels must be 0..k-1, each used at least once")
+        return self
+
+    def task_for(self, cid: int) -> str:
+        """Client ``cid``'s task name."""
+        if cid in self.overrides:
+            return self.overrides[cid]
+        return self.cycle[cid % len(self.cycle)] if self.cycle else FULL_TASK
+
+    @property
+    def heterogeneous(self) -> bool:
+        """True when some client may learn a task other than ``full``."""
+        return any(t != FULL_TASK for t in (*self.cycle, *self.overrides.values()))
 
 
 class FmlParams(Section):
@@ -124,12 +188,16 @@ class TrackingParams(Section):
 
 
 class Params(Section):
-    """The whole of ``params.yaml``."""
+    """The whole of ``params.yaml``. ``variants``: named experiments of a pipeline, each a
+    mapping of dotted keys to values that replace those of the sections above (applied by
+    ``config.variants``, then validated like the rest)."""
 
     base: BaseParams
     data: DataParams
     partition: PartitionParams
     federation: FederationParams
     models: ModelsParams
+    tasks: TasksParams
     algorithms: AlgorithmsParams
     tracking: TrackingParams
+    variants: dict[str, dict[str, Any]]

@@ -14,12 +14,12 @@ from fmlpipe.paths import Paths
 def run_prepare(params: Params, paths: Paths) -> dict[str, Any]:
     """Load and verify ``data.dataset``, draw the seeded subset, write dataset and card; return the card.
 
-    ``data.root`` is relative to the pipeline root (``paths.root``) unless absolute. Every
+    ``data.root`` is relative to the pipeline root (``paths.pipeline_root``) unless absolute. Every
     check runs before the first write, and each write is atomic, so a failure leaves the
     previous outputs as they were.
     """
     data = params.data
-    raw = load_source(data.dataset, paths.root / data.root, data.download)
+    raw = load_source(data.dataset, paths.pipeline_root / data.root, data.download)
     seed = params.base.seed
     train_idx = subset_indices(raw.train_y.numpy(), data.train_fraction, data.per_class_cap, seed)
     settings = {

@@ -53,4 +53,4 @@ def train_tracker(params: Params, paths: Paths, algorithm: str, fingerprint: str
         for cid, split in enumerate(data.clients)
     ]
     tags = provenance_tags(store.project_root, env, {"fmlpipe.params_hash": fingerprint, **hashes})
-    return MlflowTrainTracker(store, algorithm, fingerprint, flatten(params), tags, clients, ref_path)
+    return MlflowTrainTracker(store, algorithm, fingerprint, flatten(params), tags, clients, ref_path, paths.variant)

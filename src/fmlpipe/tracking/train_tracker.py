@@ -57,8 +57,12 @@ def fluent_uri(uri: str) -> Iterator[None]:
 
 class MlflowTrainTracker:
     def __init__(self, store: TrackingStore, algorithm: str, fingerprint: str, params: dict[str, str],
-                 tags: dict[str, str], clients: list[ClientInfo], ref_path: Path):
+                 tags: dict[str, str], clients: list[ClientInfo], ref_path: Path, variant: str | None = None):
         self.store, self.algorithm, self.fingerprint = store, algorithm, fingerprint
+        # A pipeline variant's run is named <variant>/<algorithm> and tagged with the variant.
+        self.run_name = f"{variant}/{algorithm}" if variant else algorithm
+        if variant:
+            tags = {**tags, "fmlpipe.variant": variant}
         self.params, self.tags, self.clients, self.ref_path = params, tags, clients, ref_path
         self.client, self.experiment_id = connect(store)
         self.ref = self._open()
@@ -73,7 +77,7 @@ class MlflowTrainTracker:
             for run_id in old.client_runs.values():
                 self.client.update_run(run_id, status="RUNNING")
             return old
-        run_id = create_run(self.client, self.experiment_id, self.algorithm, self.params,
+        run_id = create_run(self.client, self.experiment_id, self.run_name, self.params,
                             {**self.tags, "fmlpipe.algorithm": self.algorithm})
         ref = RunRef(self.store.uri, self.experiment_id, run_id, self.fingerprint)
         for info in self.clients:
