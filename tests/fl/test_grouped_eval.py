@@ -6,7 +6,7 @@ import pytest
 
 import fmlpipe.fl.stacked_eval as stacked_eval
 from fmlpipe.fl.evaluate import evaluate, grouped_accuracy
-from fmlpipe.fl.modelpool import GLOBAL, LOCAL
+from fmlpipe.fl.modelpool import GLOBAL
 from fmlpipe.fl.stacked_eval import stacked_personal_accuracies
 
 from tests.fl.fakes import fake_data, federation, make_algorithm
@@ -29,4 +29,4 @@ def test_personal_models_many_at_a_time(alone: int, monkeypatch: pytest.MonkeyPa
     for cid in range(data.num_clients):  # distinct models per client
         alg.ctx.personal.put(cid, {k: v * (1 + cid) for k, v in alg.ctx.personal.get(cid).items()})
     expected = [alg.personal_accuracy(cid) for cid in range(data.num_clients)]
-    assert stacked_personal_accuracies(alg.ctx.pool.get(LOCAL), alg.ctx.personal, data) == expected
+    assert stacked_personal_accuracies(alg.ctx.personal, data) == expected

@@ -30,7 +30,7 @@ def test_a_client_starts_from_its_seeded_init_and_only_used_clients_exist(table:
     assert got.keys() == expected.keys()
     assert all(torch.equal(got[k], expected[k]) for k in expected)
     assert states.clients() == [3]
-    assert (states._rows.__class__.__name__ == "_FileRows") == (table == "file")
+    assert [type(rows).__name__ for _, rows in states._tables.values()] == ["_FileRows" if table == "file" else "_TensorRows"]
 
 
 def test_put_get_and_stacked_gather_scatter_round_trip(table: str) -> None:

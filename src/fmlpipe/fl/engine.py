@@ -46,12 +46,18 @@ def not_vectorizable(module: nn.Module) -> str | None:
 
 
 def choose_engine(requested: str, models: Mapping[str, tuple[str, nn.Module]], device: torch.device,
-                  fed: FederationParams, round_flops: float) -> EngineChoice:
+                  fed: FederationParams, round_flops: float, mixed: str | None = None) -> EngineChoice:
     """The engine for a run. ``models``: params key (``models.local``) -> (name, module);
-    ``round_flops``: training FLOPs of a round (:func:`round_train_flops`)."""
+    ``round_flops``: training FLOPs of a round (:func:`round_train_flops`); ``mixed``: why the
+    clients' models differ in shape (``Roster.mixed``), None when they do not."""
     if requested not in ("auto", *ENGINES):
         raise ParamsError(f"federation.engine={requested!r} is not an engine (allowed: auto, {', '.join(ENGINES)})")
     if requested == "sequential":
+        return EngineChoice("sequential")
+    if mixed is not None:  # stacked states need every client's model to have one shape
+        if requested == "vectorized":
+            raise ParamsError(f"federation.engine='vectorized' cannot train clients whose models differ in shape: "
+                              f"{mixed} (allowed for it: auto or sequential)")
         return EngineChoice("sequential")
     for key, (name, module) in models.items():
         reason = not_vectorizable(module)

@@ -1,7 +1,10 @@
-"""One model instance per role, reused for every client by loading states in place (never one
-module per client; the per-client private states are in ``fl.personal``)."""
+"""One model instance per (role, architecture, number of classes), reused for every client by
+loading states in place (never one module per client; the per-client private states are in
+``fl.personal``)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -41,23 +44,41 @@ def init_state(module: nn.Module, seed: int, *tags: int) -> State:
     return state_of(module)
 
 
+@dataclass(frozen=True)
+class ModelKey:
+    """One architecture with one output size in one role: what the pool builds once and the
+    personal table lays out one table for. The role keeps two models a client trains together
+    (FML's local model and meme) in two modules even when their shapes agree."""
+
+    role: str  # GLOBAL or LOCAL
+    arch: str
+    num_classes: int
+
+
 class ModelPool:
-    """Builds each role's module once, on first use."""
+    """Builds each (role, architecture, number of classes) once, on first use. ``archs``: each role's
+    architecture when every client has the same (``get``); ``num_classes``: the dataset's."""
 
     def __init__(self, archs: dict[str, str], input_shape: tuple[int, int, int], num_classes: int, device: torch.device):
         self.archs = archs
         self.input_shape = input_shape
         self.num_classes = num_classes
         self.device = device
-        self._modules: dict[str, nn.Module] = {}
+        self._modules: dict[ModelKey, nn.Module] = {}
+
+    def module(self, key: ModelKey, where: str = "model") -> nn.Module:
+        """The module of ``key``; ``where`` (the params key that chose it) leads a build error."""
+        if key not in self._modules:
+            module = build_model(key.arch, self.input_shape, key.num_classes, key=where)
+            self._modules[key] = module.to(self.device)
+        return self._modules[key]
 
     def get(self, role: str) -> nn.Module:
-        if role not in self._modules:
-            module = build_model(self.archs[role], self.input_shape, self.num_classes, key=f"models.{role}")
-            self._modules[role] = module.to(self.device)
-        return self._modules[role]
+        """The module of ``role``'s architecture for the dataset's own classes."""
+        return self.module(ModelKey(role, self.archs[role], self.num_classes), f"models.{role}")
 
-    def load(self, role: str, state: State) -> nn.Module:
-        module = self.get(role)
+    def load(self, which: str | ModelKey, state: State) -> nn.Module:
+        """The module of a role or a key, holding ``state``."""
+        module = self.module(which) if isinstance(which, ModelKey) else self.get(which)
         module.load_state_dict(state)
         return module

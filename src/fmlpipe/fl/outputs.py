@@ -8,9 +8,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fmlpipe.fl.aggregate import State
+from fmlpipe.fl.algorithms.base import Algorithm
+from fmlpipe.fl.heads import split_personal
+from fmlpipe.fl.modelpool import LOCAL
 from fmlpipe.fl.simulation import Row, RunState
 from fmlpipe.io import write_json, write_text
-from fmlpipe.model_files import save_model
+from fmlpipe.model_files import architecture, save_model
+
+SavedModel = tuple[State, dict[str, object]]
+"""(weights, architecture as ``model_files.architecture`` records it)."""
 
 FINAL_KEYS = ("acc_personalized", "acc_global_local", "acc_finetuned")
 
@@ -41,25 +47,30 @@ def final_metrics(algorithm: str, state: RunState) -> dict[str, object]:
     return metrics
 
 
-def write_run_outputs(
-    run_dir: Path,
-    algorithm: str,
-    state: RunState,
-    global_arch: dict[str, object] | None,
-    personal: dict[int, State],
-    local_arch: dict[str, object] | None,
-) -> None:
+def run_models(alg: Algorithm, global_state: State | None) -> dict[str, SavedModel]:
+    """The models a run leaves, by file name: ``global`` (the shared model of the headline
+    task), ``global-<task>`` for each other task, and each client's own model (``client-007``)
+    in its own architecture, with its task."""
+    roster, shape = alg.ctx.roster, alg.ctx.data.input_shape
+    out: dict[str, SavedModel] = {}
+    shared = alg.global_models(global_state)
+    for task in sorted(shared, key=lambda t: t != roster.headline_task):
+        name = "global" if task == roster.headline_task else f"global-{task}"
+        out[name] = shared[task], {**architecture(roster.global_arch, shape, roster.classes[task]), "task": task}
+    if LOCAL in alg.roles:
+        for cid, state in sorted(alg.ctx.personal.states.items()):
+            key = roster.key(LOCAL, cid)
+            out[client_name(cid)] = (split_personal(state)[0],
+                                     {**architecture(key.arch, shape, key.num_classes), "task": roster.tasks[cid]})
+    return out
+
+
+def write_run_outputs(run_dir: Path, algorithm: str, state: RunState, saved: dict[str, SavedModel]) -> None:
     """Models (safetensors + architecture), per-round CSVs, final metrics and timings."""
     models = run_dir / "models"
-    architectures: dict[str, object] = {}
-    if global_arch is not None and state.global_state is not None:
-        save_model(models / "global.safetensors", state.global_state, global_arch)
-        architectures["global"] = global_arch
-    if local_arch is not None:
-        for cid in sorted(personal):
-            save_model(models / f"{client_name(cid)}.safetensors", personal[cid], local_arch)
-            architectures[client_name(cid)] = local_arch
-    write_json(models / "architectures.json", architectures)
+    for name, (weights, arch) in saved.items():
+        save_model(models / f"{name}.safetensors", weights, arch)
+    write_json(models / "architectures.json", {name: arch for name, (_, arch) in saved.items()})
     write_text(run_dir / "history.csv", csv_text(state.history))
     write_text(run_dir / "rounds.csv", csv_text(state.rounds_log))
     write_text(run_dir / "clients.csv", csv_text(state.client_rows))

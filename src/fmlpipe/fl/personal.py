@@ -1,11 +1,13 @@
 """Each client's private model state (FML's local model, local-only's model), kept compact.
 
-A client's state is one row of bytes in a [num_clients, row_bytes] table, never a module or
-an optimizer per client. The table lives on the simulation device, except on CPU when it would
-exceed :data:`RAM_TABLE_LIMIT`: then rows live in a temporary file, read and written with
-``pread``/``pwrite``, so the process holds only the rows in use (1,000 personalized ``cnn``
-states are 2.3 GB; in a file they cost page cache, not resident memory). A client's row is
-created from its per-client seed on first use, so untouched clients cost nothing.
+A client's state is one row of bytes in a [clients, row_bytes] table, never a module or
+an optimizer per client; clients whose models differ in shape (``fl.roster``: another local
+architecture or number of classes) are rows of another table, one per model. A table lives on
+the simulation device, except on CPU when the tables would exceed :data:`RAM_TABLE_LIMIT`: then
+rows live in a temporary file, read and written with ``pread``/``pwrite``, so the process holds
+only the rows in use (1,000 personalized ``cnn`` states are 2.3 GB; in a file they cost page
+cache, not resident memory). A client's row is created from its per-client seed on first use,
+so untouched clients cost nothing.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from collections.abc import Iterable, Mapping, Sequence
 import torch
 
 from fmlpipe.fl.aggregate import State
-from fmlpipe.fl.modelpool import LOCAL, ModelPool, init_state
+from fmlpipe.fl.heads import initial_head
+from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelKey, ModelPool, init_state
+from fmlpipe.fl.roster import Roster
 
-RAM_TABLE_LIMIT = 1 << 30  # bytes; above this a CPU table goes to a file
+RAM_TABLE_LIMIT = 1 << 30  # bytes; above this (all tables together) a CPU table goes to a file
 
 Stacked = dict[str, torch.Tensor]
 """A state with a leading client dimension: name -> [k, *shape]."""
@@ -90,43 +94,60 @@ class _FileRows:
 
 
 class PersonalStates:
-    """Each client's private model state, created from a per-client seed on first use."""
+    """Each client's private model state, created from a per-client seed on first use.
+    ``roster`` says each client's model (default: every client the pool's local model)."""
 
-    def __init__(self, pool: ModelPool, seed: int, init_tag: int, num_clients: int):
+    def __init__(self, pool: ModelPool, seed: int, init_tag: int, num_clients: int, roster: Roster | None = None):
         self.pool, self.seed, self.init_tag, self.num_clients = pool, seed, init_tag, num_clients
-        self._layout: Layout | None = None
-        self._rows: _TensorRows | _FileRows | None = None
+        self.roster = roster or Roster.uniform(pool.archs.get(GLOBAL, pool.archs[LOCAL]), pool.archs[LOCAL],
+                                               num_clients, pool.num_classes)
+        self._key = [self.roster.key(LOCAL, cid) for cid in range(num_clients)]
+        self._row: list[int] = []  # a client's row in its model's table
+        self._count: dict[ModelKey, int] = {}
+        for key in self._key:
+            self._row.append(self._count.get(key, 0))
+            self._count[key] = self._row[-1] + 1
+        self._tables: dict[ModelKey, tuple[Layout, _TensorRows | _FileRows]] = {}
+        self._bytes = 0
         self._present = [False] * num_clients
 
     def _init(self, cid: int) -> State:
-        return init_state(self.pool.get(LOCAL), self.seed, self.init_tag, cid)
+        state = init_state(self.pool.module(self._key[cid]), self.seed, self.init_tag, cid)
+        return {**state, **initial_head(self.pool, self.roster, self.seed, cid)}
 
-    def _table(self, template: State) -> tuple[Layout, _TensorRows | _FileRows]:
-        if self._layout is None or self._rows is None:
-            self._layout = Layout(template)
-            device, size = self.pool.device, self.num_clients * self._layout.row_bytes
-            if device.type == "cpu" and size > RAM_TABLE_LIMIT:
-                self._rows = _FileRows(self.num_clients, self._layout.row_bytes)
+    def _table(self, key: ModelKey, template: State) -> tuple[Layout, _TensorRows | _FileRows]:
+        if key not in self._tables:
+            layout = Layout(template)
+            device, size = self.pool.device, self._count[key] * layout.row_bytes
+            self._bytes += size
+            if device.type == "cpu" and self._bytes > RAM_TABLE_LIMIT:
+                self._tables[key] = layout, _FileRows(self._count[key], layout.row_bytes)
             else:
-                self._rows = _TensorRows(self.num_clients, self._layout.row_bytes, device)
-        return self._layout, self._rows
+                self._tables[key] = layout, _TensorRows(self._count[key], layout.row_bytes, device)
+        return self._tables[key]
+
+    def _same_model(self, cids: Sequence[int]) -> ModelKey:
+        keys = {self._key[cid] for cid in cids}
+        if len(keys) != 1:
+            raise ValueError(f"clients {list(cids)} have models of different shapes and cannot be stacked")
+        return keys.pop()
 
     def gather(self, cids: Sequence[int]) -> Stacked:
-        """The states of ``cids``, stacked in that order (fresh tensors on the device)."""
+        """The states of ``cids`` (clients of one model), stacked in that order (fresh tensors on
+        the device)."""
+        key = self._same_model(cids)
         for cid in cids:
             if not self._present[cid]:
                 self.put(cid, self._init(cid))
-        assert self._layout is not None and self._rows is not None
-        rows = self._rows.read(list(cids)).to(self.pool.device)
-        return self._layout.decode(rows)
+        layout, rows = self._tables[key]
+        return layout.decode(rows.read([self._row[cid] for cid in cids]).to(self.pool.device))
 
     def scatter(self, cids: Sequence[int], stacked: Mapping[str, torch.Tensor]) -> None:
         """Store ``stacked[name][i]`` as client ``cids[i]``'s state."""
-        layout, rows = self._table({name: t[0] for name, t in stacked.items()})
-        rows.write(list(cids), layout.encode(stacked))
+        layout, rows = self._table(self._same_model(cids), {name: t[0] for name, t in stacked.items()})
+        rows.write([self._row[cid] for cid in cids], layout.encode(stacked))
         for cid in cids:
             self._present[cid] = True
-
     def get(self, cid: int) -> State:
         return {name: t[0] for name, t in self.gather([cid]).items()}
 

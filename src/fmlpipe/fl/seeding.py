@@ -15,6 +15,7 @@ SHUFFLE = 2
 GLOBAL_INIT = 3
 LOCAL_INIT = 4
 FINETUNE_SHUFFLE = 5
+MEME_HEAD_INIT = 6  # a client's private head of the shared model (task heterogeneity)
 
 
 def derive_seed(seed: int, *tags: int) -> int:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from fmlpipe.config.schema import FULL_TASK
 from fmlpipe.fl.aggregate import State
 from fmlpipe.fl.algorithms.base import Algorithm, ClientResult
 from fmlpipe.fl.device import release_memory
@@ -14,7 +15,6 @@ from fmlpipe.fl.engine import train_round
 from fmlpipe.fl.evaluate import evaluate, grouped_accuracy
 from fmlpipe.fl.local_train import ClientDiverged
 from fmlpipe.fl.metrics import summarize
-from fmlpipe.fl.modelpool import GLOBAL
 from fmlpipe.fl.optim import lr_at_round
 from fmlpipe.fl.sampling import participants_per_round, sample_clients
 from fmlpipe.errors import FmlpipeError
@@ -35,16 +35,35 @@ class RunState:
     eval_seconds: float = 0.0
 
 
+def evaluate_global(alg: Algorithm, global_state: State | None) -> tuple[Row, list[float | None]]:
+    """The shared model of each task on the global test set (labelled by that task), and on
+    each client's local test split (None without a shared model). ``acc_global_test`` is the
+    headline task's (``Roster.headline_task``); when clients learn other tasks than ``full``,
+    every task's figures are also recorded as ``acc_global_test_<task>``."""
+    ctx = alg.ctx
+    data, roster = ctx.data, ctx.roster
+    global_acc: list[float | None] = [None] * data.num_clients
+    figures: dict[str, tuple[float, float]] = {}
+    for task, state in alg.global_models(global_state).items():
+        module = ctx.pool.load(roster.global_key(task), state)
+        figures[task] = evaluate(module, data.test_x, roster.relabel(data.test_y, task))
+        members = roster.clients_of(task)
+        accs = grouped_accuracy(module, data.train_x, roster.relabel(data.train_y, task),
+                                [data.clients[cid].test for cid in members])
+        for cid, acc in zip(members, accs):
+            global_acc[cid] = acc
+    row: Row = {}
+    if figures:
+        row["acc_global_test"], row["loss_global_test"] = figures[roster.headline_task]
+    if roster.task_names != [FULL_TASK]:
+        for task, (acc, loss) in figures.items():
+            row[f"acc_global_test_{task}"], row[f"loss_global_test_{task}"] = acc, loss
+    return row, global_acc
+
+
 def evaluate_round(alg: Algorithm, global_state: State | None) -> tuple[Row, list[Row]]:
     """Every client's metrics and their summaries across clients."""
-    ctx = alg.ctx
-    row: Row = {}
-    data = ctx.data
-    global_acc: list[float | None] = [None] * data.num_clients
-    if alg.uses_global and global_state is not None:
-        module = ctx.pool.load(GLOBAL, global_state)
-        row["acc_global_test"], row["loss_global_test"] = evaluate(module, data.test_x, data.test_y)
-        global_acc = list(grouped_accuracy(module, data.train_x, data.train_y, [c.test for c in data.clients]))
+    row, global_acc = evaluate_global(alg, global_state)
     clients: list[Row] = []
     for cid, (acc, personal) in enumerate(zip(global_acc, alg.client_metrics(global_state, global_acc))):
         metrics: Row = {"client": cid}

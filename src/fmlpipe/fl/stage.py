@@ -17,11 +17,10 @@ from fmlpipe.fl.checkpoint import load_checkpoint, save_checkpoint
 from fmlpipe.fl.data import federated_data
 from fmlpipe.fl.device import make_deterministic, resolve_device
 from fmlpipe.fl.context import build_context
-from fmlpipe.fl.modelpool import GLOBAL, LOCAL, init_state
-from fmlpipe.fl.outputs import write_run_outputs
+from fmlpipe.fl.modelpool import GLOBAL, init_state
+from fmlpipe.fl.outputs import run_models, write_run_outputs
 from fmlpipe.fl.seeding import GLOBAL_INIT
 from fmlpipe.fl.simulation import RunState, simulate
-from fmlpipe.model_files import architecture
 from fmlpipe.partition.result import Partition
 from fmlpipe.tracking.setup import train_tracker
 from fmlpipe.paths import Paths
@@ -36,6 +35,7 @@ def fingerprint(params: Params, algorithm: str, dataset_sha: str, partition_hash
         "base": params.base.model_dump(),
         "federation": params.federation.model_dump(),
         "models": params.models.model_dump(by_alias=True),
+        "tasks": params.tasks.model_dump(),
         "dataset": dataset_sha,
         "partition": partition_hash,
     }
@@ -93,13 +93,7 @@ def run_train(params: Params, paths: Paths, algorithm: str | None,
 
             state = simulate(alg, state, fed.rounds, after_round)
 
-        shape = data.input_shape
-        write_run_outputs(
-            run_dir, algorithm, state,
-            architecture(params.models.global_, shape, data.num_classes) if cls.uses_global else None,
-            ctx.personal.states,
-            architecture(params.models.local, shape, data.num_classes) if LOCAL in cls.roles else None,
-        )
+        write_run_outputs(run_dir, algorithm, state, run_models(alg, state.global_state))
         tracker.finish(state, run_dir)
     except BaseException:
         tracker.fail()

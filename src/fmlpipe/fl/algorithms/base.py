@@ -16,10 +16,12 @@ from fmlpipe.config.schema import FederationParams
 from fmlpipe.fl.aggregate import State, aggregation_weights, average_states
 from fmlpipe.fl.data import FederatedData
 from fmlpipe.fl.evaluate import evaluate
+from fmlpipe.fl.heads import mean_heads, share, split_personal
 from fmlpipe.fl.local_train import BatchLoss, LocalSettings, train_local
 from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelPool, state_of
 from fmlpipe.fl.objectives import cross_entropy
 from fmlpipe.fl.personal import PersonalStates
+from fmlpipe.fl.roster import Roster
 from fmlpipe.fl.seeding import SHUFFLE, generator
 from fmlpipe.fl.stacked_eval import stacked_personal_accuracies
 
@@ -38,6 +40,11 @@ class SimContext:
     seed: int
     engine: str = "sequential"  # resolved by ``fl.engine.choose_engine``: sequential | vectorized
     compiled: bool = False  # vectorized: torch.compile the step (see ``fl.engine.choose_engine``)
+
+    @property
+    def roster(self) -> Roster:
+        """Each client's models and task (the personal table is laid out by it)."""
+        return self.personal.roster
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,9 @@ class Algorithm(ABC):
     uses_global: ClassVar[bool] = True  # a shared model is initialized, broadcast and aggregated
     roles: ClassVar[tuple[str, ...]] = (GLOBAL,)  # model roles the algorithm trains
     slots: ClassVar[tuple[Slot, ...]]  # the models a client trains together, in objective order
+    # Clients may differ in local architecture and task (``fl.roster``); False for algorithms
+    # whose only model is the shared one.
+    supports_heterogeneity: ClassVar[bool] = True
 
     def __init__(self, ctx: SimContext):
         self.ctx = ctx
@@ -90,18 +100,25 @@ class Algorithm(ABC):
         return ce, (ce,)
 
     def client_update(self, cid: int, global_state: State | None, rnd: int, lr: float) -> ClientResult:
-        """Train client ``cid`` for one round starting from ``global_state`` (sequential engine)."""
-        pers = self.ctx.personal
-        modules = [self.ctx.pool.load(s.role, pers.get(cid) if s.personal else _given(global_state))
+        """Train client ``cid`` for one round starting from ``global_state`` (sequential engine),
+        each model in the client's own architecture and task (``fl.roster``); under private
+        heads (``fl.heads``) the shared model takes the client's own head and sends its body."""
+        ctx = self.ctx
+        kept = ctx.personal.get(cid) if any(s.personal for s in self.slots) else {}
+        own, head = split_personal(kept)
+        modules = [ctx.pool.load(ctx.roster.key(s.role, cid), own if s.personal else {**_given(global_state), **head})
                    for s in self.slots]
         losses = self.train(cid, modules, self.batch_loss(modules, global_state), rnd, lr)
-        sent = None
+        sent, kept = None, {}
         for slot, module in zip(self.slots, modules):
             if slot.personal:
-                pers.put(cid, state_of(module))
+                kept.update(state_of(module))
             else:
-                sent = state_of(module)
-        return ClientResult(sent, self.ctx.data.clients[cid].num_train, losses)
+                sent, head = share(state_of(module), ctx.roster)
+                kept.update(head)
+        if kept:
+            ctx.personal.put(cid, kept)
+        return ClientResult(sent, ctx.data.clients[cid].num_train, losses)
 
     def batch_loss(self, modules: Sequence[nn.Module], anchor: State | None) -> BatchLoss:
         """:meth:`objective` on the modules' outputs, as the sequential training loop takes it."""
@@ -121,6 +138,16 @@ class Algorithm(ABC):
         weights = aggregation_weights([r.num_samples for r in sent], self.ctx.federation.aggregation)
         return average_states([r.state for r in sent if r.state is not None], weights)
 
+    def global_models(self, global_state: State | None) -> dict[str, State]:
+        """The shared model of each task the clients learn (none without one): the global
+        state; under private heads the shared body with the mean of that task's clients' heads."""
+        if not self.uses_global or global_state is None:
+            return {}
+        roster = self.ctx.roster
+        if not roster.private_heads:
+            return {task: global_state for task in roster.task_names}
+        return {task: {**global_state, **head} for task, head in mean_heads(self.ctx.personal).items()}
+
     def client_metrics(self, global_state: State | None, global_acc: Sequence[float | None]) -> list[dict[str, float]]:
         """Every client's personalized metrics, given the global model's accuracy on each
         client's local test split (None without a global model)."""
@@ -134,9 +161,10 @@ class Algorithm(ABC):
     # Helpers shared by the algorithms ------------------------------------------------------
 
     def client_xy(self, cid: int, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        """The client's examples of ``split`` with their labels under the client's task."""
         data = self.ctx.data
         idx = getattr(data.clients[cid], split)
-        return data.train_x[idx], data.train_y[idx]
+        return data.train_x[idx], self.ctx.roster.relabel(data.train_y[idx], self.ctx.roster.tasks[cid])
 
     def train(self, cid: int, modules: list[nn.Module], loss: BatchLoss, rnd: int, lr: float,
               epochs: int | None = None, stream: int = SHUFFLE) -> dict[str, float]:
@@ -147,13 +175,14 @@ class Algorithm(ABC):
 
     def personal_accuracy(self, cid: int) -> float:
         """The client's private model on its local test split."""
-        return self.local_test_accuracy(self.ctx.pool.load(LOCAL, self.ctx.personal.get(cid)), cid)
+        own = split_personal(self.ctx.personal.get(cid))[0]
+        return self.local_test_accuracy(self.ctx.pool.load(self.ctx.roster.key(LOCAL, cid), own), cid)
 
     def personal_accuracies(self) -> list[float]:
         """Every client's private model on its local test split, all clients at once when the
         engine is vectorized."""
         if self.ctx.engine == "vectorized":
-            return stacked_personal_accuracies(self.ctx.pool.get(LOCAL), self.ctx.personal, self.ctx.data)
+            return stacked_personal_accuracies(self.ctx.personal, self.ctx.data)
         return [self.personal_accuracy(cid) for cid in range(self.ctx.data.num_clients)]
 
     def local_test_accuracy(self, module: nn.Module, cid: int) -> float:

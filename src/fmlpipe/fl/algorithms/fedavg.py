@@ -13,6 +13,7 @@ from fmlpipe.fl.seeding import FINETUNE_SHUFFLE
 class FedAvg(Algorithm):
     name = "fedavg"
     slots = (Slot(GLOBAL, GLOBAL, personal=False),)
+    supports_heterogeneity = False  # one shared model: no client has a model of its own
 
     def __init__(self, ctx: SimContext, params: FedAvgParams):
         super().__init__(ctx)
