@@ -60,6 +60,8 @@ def test_runs_children_histories_and_models(project: Paths) -> None:
     assert [m.step for m in client.get_metric_history(ref["run_id"], "lr")] == [1, 2, 3]
     assert [m.step for m in client.get_metric_history(ref["run_id"], "beta")] == [1, 2, 3]
     child = ref["client_runs"]["client-004"]
+    assert client.get_run(child).data.params.items() >= {"arch": "mlp", "task": "full"}.items()
+    assert client.get_run(child).data.tags["fmlpipe.task"] == "full"
     history = client.get_metric_history(child, "acc_personalized")
     with open(project.run_dir("fml") / "clients.csv", newline="") as fh:
         recorded = [float(r["acc_personalized"]) for r in csv.DictReader(fh) if r["client"] == "4"]

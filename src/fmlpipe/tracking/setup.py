@@ -9,7 +9,9 @@ from typing import Protocol
 import torch
 
 from fmlpipe.config import Params
+from fmlpipe.fl.algorithms import ALGORITHMS
 from fmlpipe.fl.data import FederatedData
+from fmlpipe.fl.modelpool import LOCAL
 from fmlpipe.fl.outputs import client_name
 from fmlpipe.fl.simulation import RunState
 from fmlpipe.io import write_json
@@ -49,6 +51,8 @@ def train_tracker(params: Params, paths: Paths, algorithm: str, fingerprint: str
         ClientInfo(
             client_name(cid), split.num_train, int(split.test.numel()),
             tuple(torch.bincount(data.train_y[split.train], minlength=data.num_classes).tolist()),
+            params.models.local_for(cid) if LOCAL in ALGORITHMS[algorithm].roles else params.models.global_,
+            params.tasks.task_for(cid),
         )
         for cid, split in enumerate(data.clients)
     ]

@@ -31,6 +31,8 @@ class ClientInfo:
     train_samples: int
     test_samples: int
     label_histogram: tuple[int, ...]
+    arch: str  # the architecture of the client's own model (``models.local_for``)
+    task: str  # the task it learns (``tasks.task_for``)
 
 
 def _metrics(row: Row, step: int, skip: tuple[str, ...]) -> list[Metric]:
@@ -84,8 +86,9 @@ class MlflowTrainTracker:
             ref.client_runs[info.name] = create_run(
                 self.client, self.experiment_id, info.name,
                 {"train_samples": str(info.train_samples), "test_samples": str(info.test_samples),
-                 "label_histogram": json.dumps(list(info.label_histogram))},
-                {"mlflow.parentRunId": run_id, "fmlpipe.algorithm": self.algorithm, "fmlpipe.client": info.name},
+                 "label_histogram": json.dumps(list(info.label_histogram)), "arch": info.arch, "task": info.task},
+                {"mlflow.parentRunId": run_id, "fmlpipe.algorithm": self.algorithm, "fmlpipe.client": info.name,
+                 "fmlpipe.arch": info.arch, "fmlpipe.task": info.task},
             )
         ref.save(self.ref_path)
         return ref
