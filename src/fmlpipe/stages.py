@@ -14,6 +14,8 @@ class StageOptions:
     """Stage-specific command-line options (unused ones stay at their defaults)."""
 
     algorithm: str | None = None
+    match: str = "*"  # summarize: the variants whose names match this glob
+    out: str = "reports"  # summarize: output folder, relative to the pipeline folder
     env: Mapping[str, str] = field(default_factory=dict)  # the process environment, read at the CLI
 
 
@@ -51,6 +53,12 @@ def _evaluate(params: Params, paths: Paths, options: StageOptions) -> object:
     return comparison
 
 
+def _summarize(params: Params, paths: Paths, options: StageOptions) -> object:
+    from fmlpipe.summary.stage import run_summarize
+
+    return run_summarize(params, paths, options.match, options.out)
+
+
 # Imports live inside the runners so `fmlpipe stages` and `--help` stay fast (no torch import).
 STAGES: dict[str, Stage] = {
     "prepare": Stage(
@@ -72,5 +80,10 @@ STAGES: dict[str, Stage] = {
         "evaluate",
         "compare every algorithm's run, write reports/ (metrics.json, comparison.md, CSVs, PNGs)",
         _evaluate,
+    ),
+    "summarize": Stage(
+        "summarize",
+        "pipelines with variants: every variant's runs side by side, seeds pooled, write <pipeline>/reports/summary.*",
+        _summarize,
     ),
 }

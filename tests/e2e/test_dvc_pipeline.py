@@ -4,53 +4,27 @@ with params shrunk so it runs in about a minute (5% of Fashion-MNIST, 2 rounds, 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import REPO, needs_fashion
+from tests.conftest import needs_fashion
+from tests.e2e.kit import copy_repo, ran as _ran, run as _run
 
 pytestmark = [pytest.mark.e2e, needs_fashion]
 
 
-def _run(cmd: list[str], cwd: Path) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout + done.stderr
-
-
-def _ran(output: str) -> list[str]:
-    return re.findall(r"Running stage '([^']+)'", output)
-
-
 @pytest.fixture(scope="module")
 def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("repo")
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        if (REPO / name).is_file() and not name.startswith("tests/"):
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, dest / name)
-    params = yaml.safe_load((dest / "params.yaml").read_text())
-    params["data"]["train_fraction"] = 0.05
-    params["partition"].update(num_clients=6, min_samples=20)
-    params["federation"]["rounds"] = 2
-    params["models"].update({"global": "mlp", "local": "mlp"})
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for cmd in (["git", "init", "-q"], ["git", "config", "user.name", "fmlpipe test"],
-                ["git", "config", "user.email", "test@fmlpipe.invalid"], ["git", "add", "-A"],
-                ["git", "commit", "-qm", "copy"]):
-        _run(cmd, dest)
-    return dest
+    def shrink(params: dict) -> None:
+        params["data"]["train_fraction"] = 0.05
+        params["partition"].update(num_clients=6, min_samples=20)
+        params["federation"]["rounds"] = 2
+        params["models"].update({"global": "mlp", "local": "mlp"})
+
+    return copy_repo(tmp_path_factory.mktemp("repo"), {"params.yaml": shrink})
 
 
 def _mlflow_runs(repo: Path) -> list:

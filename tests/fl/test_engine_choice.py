@@ -31,11 +31,18 @@ def _choose(requested: str, names: tuple[str, ...], device: torch.device, flops:
                          flops)
 
 
-def test_auto_on_cpu_vectorizes_large_runs_of_small_batches_compiled() -> None:
-    assert _choose("auto", ("cnn", "cnn"), CPU) == EngineChoice("vectorized", compiled=True)
-    assert _choose("auto", ("cnn", "cnn"), CPU, batch_size=64) == EngineChoice("sequential")
-    assert _choose("auto", ("cnn", "cnn"), CPU, flops=BIG / 2) == EngineChoice("sequential")
-    assert _choose("auto", ("cnn", "cnn"), CPU, rounds=1) == EngineChoice("sequential")
+def test_auto_on_cpu_trains_clients_in_parallel_when_there_are_cores() -> None:
+    # fmlpipe bench on 2 cores: parallel beat sequential and vectorized at batch 10 and 64 (fl.engine).
+    before = torch.get_num_threads()
+    try:
+        for threads, expected in ((2, "parallel"), (1, "sequential")):
+            torch.set_num_threads(threads)
+            for fed in ({}, {"batch_size": 64}, {"rounds": 1}):
+                for flops in (BIG, BIG / 2):
+                    assert _choose("auto", ("cnn", "cnn"), CPU, flops=flops, **fed) == EngineChoice(expected)
+            assert _choose("auto", ("cnn", "resnet8"), CPU) == EngineChoice(expected)  # BatchNorm
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_auto_on_cuda_always_vectorizes_and_explicit_choices_hold() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from fmlpipe.config import Params, parse_params
 
 SETTINGS = ("A", "B", "scale")
-ENGINES = ("sequential", "vectorized")
+ENGINES = ("sequential", "parallel", "vectorized")
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class Case:
 
     setting: str  # A | B | scale | scale-ref
     algorithm: str  # fml | fedavg
-    engine: str  # sequential | vectorized
+    engine: str  # sequential | parallel | vectorized
     num_clients: int
     clients_per_round: float
     batch_size: int

@@ -26,10 +26,14 @@ def run_stage(
         str | None, typer.Option("--variant", help="Apply this entry of `variants` in the params file and "
                                                    "read and write under <params dir>/<variant>/.")
     ] = None,
+    match: Annotated[str, typer.Option("--match", help="summarize: only the variants whose names match this "
+                                                       "glob (e.g. 'fmnist_*').")] = "*",
+    out: Annotated[str, typer.Option("--out", help="summarize: output folder, relative to the params file's "
+                                                   "folder.")] = "reports",
 ) -> None:
     """Run one pipeline stage (what `dvc repro` calls)."""
     with reported(ctx):
         if stage not in STAGES:
             raise ParamsError(f"unknown stage '{stage}' (known: {', '.join(STAGES)})")
         parsed = load_params(params, variant)
-        STAGES[stage].run(parsed, Paths.of(params, variant), StageOptions(algorithm=algorithm, env=dict(os.environ)))
+        STAGES[stage].run(parsed, Paths.of(params, variant), StageOptions(algorithm=algorithm, match=match, out=out, env=dict(os.environ)))

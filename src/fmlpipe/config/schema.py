@@ -69,7 +69,7 @@ class FederationParams(Section):
     optimizer: OptimizerParams
     lr_schedule: LrScheduleParams
     grad_clip: float | None = Field(gt=0.0)
-    engine: Literal["auto", "sequential", "vectorized"]
+    engine: Literal["auto", "sequential", "parallel", "vectorized"]
 
     @model_validator(mode="after")
     def _clients_per_round(self) -> FederationParams:
@@ -129,12 +129,12 @@ class TasksParams(Section):
     @model_validator(mode="after")
     def _known_tasks(self) -> TasksParams:
         if FULL_TASK in self.label_maps:
-            raise ValueError(f"label_maps: '{FULL_TASK}' is reserved for the dataset's own labels")
+            raise ValueError(f"label_maps cannot define '{FULL_TASK}': it is the dataset's own labels")
         known = {FULL_TASK, *self.label_maps}
         for where, names in (("cycle", self.cycle), ("overrides", list(self.overrides.values()))):
             bad = [n for n in names if n not in known]
             if bad:
-                raise ValueError(f"{where}: task {bad[0]!r} is not defined (allowed: {', '.join(sorted(known))})")
+                raise ValueError(f"task {bad[0]!r} in {where} is not defined (allowed: {', '.join(sorted(known))})")
         for name, labels in self.label_maps.items():
             if not labels or sorted(set(labels)) != list(range(max(labels) + 1)):
                 raise ValueError(f"label_maps.{name}={labels}: task labels must be 0..k-1, each used at least once")

@@ -15,14 +15,14 @@ from fmlpipe.evaluate.runs import RunRecord
 MAX_GROUPED_CLIENTS = 30
 
 
-def _png(fig: Figure) -> bytes:
+def png_bytes(fig: Figure) -> bytes:
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
     return fig
@@ -31,7 +31,7 @@ def _figure(width: float, height: float) -> Figure:
 def accuracy_by_round_png(runs: Sequence[RunRecord]) -> bytes:
     """Mean personalized accuracy per round (solid) and the global model's test accuracy (dashed),
     one colour per algorithm."""
-    fig = _figure(9.5, 4.5)
+    fig = new_figure(9.5, 4.5)
     ax = fig.add_subplot()
     marker = "o" if len(runs[0].history) <= 30 else None
     for i, run in enumerate(runs):
@@ -49,7 +49,7 @@ def accuracy_by_round_png(runs: Sequence[RunRecord]) -> bytes:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes, never over a line
     ax.set_title("Accuracy by round")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def client_accuracy_png(runs: Sequence[RunRecord]) -> bytes:
@@ -57,7 +57,7 @@ def client_accuracy_png(runs: Sequence[RunRecord]) -> bytes:
     else a box with every client's point per algorithm."""
     clients = len(runs[0].final_clients)
     if clients <= MAX_GROUPED_CLIENTS:
-        fig = _figure(max(6.0, 1.0 + 0.3 * clients * len(runs) ** 0.5), 4.5)
+        fig = new_figure(max(6.0, 1.0 + 0.3 * clients * len(runs) ** 0.5), 4.5)
         ax = fig.add_subplot()
         width = 0.8 / len(runs)
         x = np.arange(clients)
@@ -68,7 +68,7 @@ def client_accuracy_png(runs: Sequence[RunRecord]) -> bytes:
         ax.set_xlabel("client")
         ax.legend(fontsize=8, ncols=min(len(runs), 4))
     else:
-        fig = _figure(max(5.0, 1.5 * len(runs) + 2.0), 4.5)
+        fig = new_figure(max(5.0, 1.5 * len(runs) + 2.0), 4.5)
         ax = fig.add_subplot()
         values = [[100 * a for a in run.final_clients] for run in runs]
         ax.boxplot(values, showfliers=False, medianprops={"color": "black"})
@@ -81,4 +81,4 @@ def client_accuracy_png(runs: Sequence[RunRecord]) -> bytes:
     ax.set_ylim(0, 100)
     ax.grid(axis="y", alpha=0.3)
     ax.set_title(f"Final personalized accuracy per client (round {runs[0].rounds})")
-    return _png(fig)
+    return png_bytes(fig)

@@ -16,25 +16,27 @@ from fmlpipe.fl.aggregate import State
 from fmlpipe.fl.algorithms.base import Algorithm, ClientResult
 from fmlpipe.fl.data import FederatedData
 from fmlpipe.fl.local_train import ClientDiverged, DivergenceError
+from fmlpipe.fl.parallel import train_parallel, worker_count
 from fmlpipe.fl.sampling import participants_per_round
 from fmlpipe.fl.vectorized import train_vectorized
 from fmlpipe.models.flops import flops_per_sample
 
-ENGINES = ("sequential", "vectorized")
+ENGINES = ("sequential", "parallel", "vectorized")
 
-# On CPU the vectorized step is torch.compile'd when a round trains at least this many FLOPs
-# (about 10 s eager on 2 cores) and the run has more than one round: compiling takes ~10 s per
-# graph, which such runs repay within a few rounds, while small runs would only wait for it.
+# An explicit ``vectorized`` on CPU is torch.compile'd when a round trains at least this many
+# FLOPs (about 10 s eager on 2 cores) and the run has more than one round: compiling takes
+# minutes for the first round, which only long runs repay.
 COMPILE_MIN_ROUND_FLOPS = 1e12
-# ``auto`` on CPU, from ``fmlpipe bench`` on 2 cores (FML, cnn, 20 clients, seconds per round):
-# batch 10: sequential 32, vectorized 34-40 eager, 28 compiled; batch 64: sequential 18,
-# vectorized 20-21 either way. So: vectorized only where it is compiled and batches are small.
-CPU_VECTORIZED_MAX_BATCH = 32
+# ``auto``, from ``fmlpipe bench`` (FML, cnn, 20 clients, training seconds per round):
+# - 2-core CPU: batch 10 sequential 30.6, vectorized (compiled) 40.3; batch 64 sequential 17.6,
+#   vectorized 25.0. The sequential engine's channels-last, fused-SGD steps win: auto is sequential.
+# - H100: batch 10 sequential 27.3, vectorized 7.35; batch 64 sequential 4.11, vectorized 1.35;
+#   1,000 clients at 10% per round: FML 3.26 vs 0.22. auto is vectorized on CUDA.
 
 
 @dataclass(frozen=True)
 class EngineChoice:
-    name: str  # sequential | vectorized
+    name: str  # sequential | parallel | vectorized
     compiled: bool = False  # vectorized: torch.compile the step
 
 
@@ -45,6 +47,12 @@ def not_vectorizable(module: nn.Module) -> str | None:
     return None
 
 
+def one_at_a_time(device: torch.device) -> EngineChoice:
+    """``auto``'s engine for clients trained by ``Algorithm.client_update``: on a multi-core CPU
+    concurrently (``parallel``), else one after another."""
+    return EngineChoice("parallel" if device.type == "cpu" and worker_count() > 1 else "sequential")
+
+
 def choose_engine(requested: str, models: Mapping[str, tuple[str, nn.Module]], device: torch.device,
                   fed: FederationParams, round_flops: float, mixed: str | None = None) -> EngineChoice:
     """The engine for a run. ``models``: params key (``models.local``) -> (name, module);
@@ -52,27 +60,27 @@ def choose_engine(requested: str, models: Mapping[str, tuple[str, nn.Module]], d
     clients' models differ in shape (``Roster.mixed``), None when they do not."""
     if requested not in ("auto", *ENGINES):
         raise ParamsError(f"federation.engine={requested!r} is not an engine (allowed: auto, {', '.join(ENGINES)})")
-    if requested == "sequential":
-        return EngineChoice("sequential")
+    if requested in ("sequential", "parallel"):
+        return EngineChoice(requested)
+    others = "auto, sequential or parallel"
     if mixed is not None:  # stacked states need every client's model to have one shape
         if requested == "vectorized":
             raise ParamsError(f"federation.engine='vectorized' cannot train clients whose models differ in shape: "
-                              f"{mixed} (allowed for it: auto or sequential)")
-        return EngineChoice("sequential")
+                              f"{mixed} (allowed for it: {others})")
+        return one_at_a_time(device)
     for key, (name, module) in models.items():
         reason = not_vectorizable(module)
         if reason is None:
             continue
         if requested == "vectorized":
             raise ParamsError(f"federation.engine='vectorized' cannot train {key}={name!r}: {reason} "
-                              "(allowed for it: auto or sequential)")
-        return EngineChoice("sequential")  # auto: BatchNorm models train one client at a time
+                              f"(allowed for it: {others})")
+        return one_at_a_time(device)  # auto: BatchNorm models train one client at a time
     if device.type == "cuda":
         return EngineChoice("vectorized")
-    compiled = fed.rounds >= 2 and round_flops >= COMPILE_MIN_ROUND_FLOPS
-    if requested == "vectorized" or (compiled and fed.batch_size <= CPU_VECTORIZED_MAX_BATCH):
-        return EngineChoice("vectorized", compiled)
-    return EngineChoice("sequential")
+    if requested == "vectorized":
+        return EngineChoice("vectorized", fed.rounds >= 2 and round_flops >= COMPILE_MIN_ROUND_FLOPS)
+    return one_at_a_time(device)
 
 
 def round_train_flops(data: FederatedData, fed: FederationParams, modules: Sequence[nn.Module]) -> float:
@@ -92,6 +100,8 @@ def train_round(alg: Algorithm, cids: Sequence[int], global_state: State | None,
     raises :class:`ClientDiverged` naming it."""
     if alg.ctx.engine == "vectorized":
         return train_vectorized(alg, cids, global_state, rnd, lr)
+    if alg.ctx.engine == "parallel":
+        return train_parallel(alg, cids, global_state, rnd, lr)
     results = []
     for cid in cids:
         try:

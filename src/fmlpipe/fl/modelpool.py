@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from fmlpipe.fl.aggregate import State
-from fmlpipe.fl.seeding import seeded_torch
+from fmlpipe.fl.seeding import GLOBAL_RNG, seeded_torch
 from fmlpipe.models.registry import build_model
 
 GLOBAL = "global"  # the shared architecture: FedAvg/FedProx model, FML meme
@@ -66,10 +66,15 @@ class ModelPool:
         self.device = device
         self._modules: dict[ModelKey, nn.Module] = {}
 
+    def fork(self) -> ModelPool:
+        """A pool of the same models with modules of its own (one per parallel worker)."""
+        return ModelPool(self.archs, self.input_shape, self.num_classes, self.device)
+
     def module(self, key: ModelKey, where: str = "model") -> nn.Module:
         """The module of ``key``; ``where`` (the params key that chose it) leads a build error."""
         if key not in self._modules:
-            module = build_model(key.arch, self.input_shape, key.num_classes, key=where)
+            with GLOBAL_RNG:  # building draws default initial weights from the global generator
+                module = build_model(key.arch, self.input_shape, key.num_classes, key=where)
             self._modules[key] = module.to(self.device)
         return self._modules[key]
 

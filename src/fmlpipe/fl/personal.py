@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 
 import torch
@@ -110,6 +111,8 @@ class PersonalStates:
         self._tables: dict[ModelKey, tuple[Layout, _TensorRows | _FileRows]] = {}
         self._bytes = 0
         self._present = [False] * num_clients
+        # The parallel engine's workers read and write states concurrently (fl.parallel).
+        self._lock = threading.RLock()
 
     def _init(self, cid: int) -> State:
         state = init_state(self.pool.module(self._key[cid]), self.seed, self.init_tag, cid)
@@ -136,18 +139,21 @@ class PersonalStates:
         """The states of ``cids`` (clients of one model), stacked in that order (fresh tensors on
         the device)."""
         key = self._same_model(cids)
-        for cid in cids:
-            if not self._present[cid]:
-                self.put(cid, self._init(cid))
-        layout, rows = self._tables[key]
-        return layout.decode(rows.read([self._row[cid] for cid in cids]).to(self.pool.device))
+        with self._lock:
+            for cid in cids:
+                if not self._present[cid]:
+                    self.put(cid, self._init(cid))
+            layout, rows = self._tables[key]
+            raw = rows.read([self._row[cid] for cid in cids])
+        return layout.decode(raw.to(self.pool.device))
 
     def scatter(self, cids: Sequence[int], stacked: Mapping[str, torch.Tensor]) -> None:
         """Store ``stacked[name][i]`` as client ``cids[i]``'s state."""
-        layout, rows = self._table(self._same_model(cids), {name: t[0] for name, t in stacked.items()})
-        rows.write([self._row[cid] for cid in cids], layout.encode(stacked))
-        for cid in cids:
-            self._present[cid] = True
+        with self._lock:
+            layout, rows = self._table(self._same_model(cids), {name: t[0] for name, t in stacked.items()})
+            rows.write([self._row[cid] for cid in cids], layout.encode(stacked))
+            for cid in cids:
+                self._present[cid] = True
     def get(self, cid: int) -> State:
         return {name: t[0] for name, t in self.gather([cid]).items()}
 

@@ -3,6 +3,7 @@ of where it happens, so a run resumed at round k draws exactly what an uninterru
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -30,10 +31,15 @@ def generator(seed: int, *tags: int, device: torch.device | str = "cpu") -> torc
     return gen
 
 
+# Held by whatever draws from torch's global generator (seeded inits, building a module), so
+# that the parallel engine's threads never interleave their draws (fl.parallel).
+GLOBAL_RNG = threading.RLock()
+
+
 @contextmanager
 def seeded_torch(seed: int, *tags: int) -> Iterator[None]:
     """Run a block under a derived global torch seed, restoring the global RNG afterwards
-    (module ``reset_parameters`` draws from the global generator)."""
-    with torch.random.fork_rng(devices=[]):
+    (module ``reset_parameters`` draws from the global generator). Holds :data:`GLOBAL_RNG`."""
+    with GLOBAL_RNG, torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, *tags))
         yield

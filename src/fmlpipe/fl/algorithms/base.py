@@ -38,7 +38,7 @@ class SimContext:
     pool: ModelPool
     personal: PersonalStates
     seed: int
-    engine: str = "sequential"  # resolved by ``fl.engine.choose_engine``: sequential | vectorized
+    engine: str = "sequential"  # resolved by ``fl.engine.choose_engine``: sequential | parallel | vectorized
     compiled: bool = False  # vectorized: torch.compile the step (see ``fl.engine.choose_engine``)
 
     @property

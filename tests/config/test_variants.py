@@ -1,0 +1,84 @@
+"""Named variants: applied over the base params before validation, each error one line."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fmlpipe.config import load_params
+from fmlpipe.config.variants import apply_variant
+from fmlpipe.errors import ParamsError
+from fmlpipe.paths import Paths
+
+from tests.conftest import REPO
+
+
+def _write(tmp_path: Path, raw: dict[str, Any], variants: dict[str, Any]) -> Path:
+    raw = copy.deepcopy(raw)
+    raw["variants"] = variants
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_a_variant_replaces_exactly_its_keys(tmp_path: Path, raw_params: dict[str, Any]) -> None:
+    path = _write(tmp_path, raw_params, {"catfish": {"models.local_overrides": {0: "cnn_same"},
+                                                     "federation.optimizer.lr": 0.05}})
+    base, varied = load_params(path), load_params(path, "catfish")
+    assert varied.models.local_overrides == {0: "cnn_same"} and varied.federation.optimizer.lr == 0.05
+    assert varied.models.local_for(0) == "cnn_same" and varied.models.local_for(1) == base.models.local
+    assert varied.model_copy(update={"models": base.models, "federation": base.federation}) == base
+
+
+@pytest.mark.parametrize(("variants", "name", "message"), [
+    ({"a": {}}, "b", r"unknown variant 'b' \(variants: a\)"),
+    ({}, "a", r"unknown variant 'a' \(variants: none defined\)"),
+    ({"a": {"modles.local": "mlp"}}, "a", r"variants.a: 'modles.local' names no section"),
+    ({"a": {"models.locl": "mlp"}}, "a", r"variants.a: unknown key 'models.locl'"),
+    ({"a": {"models.local": 3}}, "a", r"\(variant a\): models.local=3: Input should be a valid string"),
+    ({"a": {"variants.b": {}}}, "a", r"a variant cannot change 'variants'"),
+    ({"A b": {}}, "A b", r"variant name 'A b' must be lowercase"),
+    ({"a": [1]}, "a", r"variants.a must map dotted keys to values, got list"),
+])
+def test_bad_variants_fail_in_one_line(tmp_path: Path, raw_params: dict[str, Any], variants: dict[str, Any],
+                                       name: str, message: str) -> None:
+    with pytest.raises(ParamsError, match=message) as info:
+        load_params(_write(tmp_path, raw_params, variants), name)
+    assert "\n" not in str(info.value) and info.value.exit_code == 2
+
+
+def test_apply_leaves_the_loaded_mapping_alone(raw_params: dict[str, Any]) -> None:
+    raw = {**raw_params, "variants": {"v": {"base.seed": 7}}}
+    before = copy.deepcopy(raw)
+    assert apply_variant(raw, "v", "p")["base"]["seed"] == 7 and raw == before
+
+
+def test_a_variant_reads_and_writes_under_its_folder() -> None:
+    paths = Paths.of(Path("pipelines/dom/params.yaml"), "catfish")
+    assert paths.run_dir("fml") == Path("pipelines/dom/catfish/runs/fml")
+    assert paths.pipeline_root == Path("pipelines/dom") and Paths.of(Path("params.yaml")).run_dir("fml") == Path("runs/fml")
+
+
+@pytest.mark.parametrize("pipeline", ["dom", "paper"])
+def test_every_shipped_variant_is_valid(pipeline: str) -> None:
+    path = REPO / "pipelines" / pipeline / "params.yaml"
+    base = load_params(path)
+    assert base.variants
+    for name in base.variants:
+        load_params(path, name)  # raises on a bad key or value
+
+
+def test_tasks_refuse_undefined_and_gappy_label_maps(raw_params: dict[str, Any], tmp_path: Path) -> None:
+    for tasks, message in [({"label_maps": {}, "cycle": ["coarse"], "overrides": {}},
+                            r"tasks: task 'coarse' in cycle is not defined \(allowed: full\)"),
+                           ({"label_maps": {"c": [0, 2, 2]}, "cycle": [], "overrides": {}},
+                            r"label_maps.c=\[0, 2, 2\]: task labels must be 0..k-1"),
+                           ({"label_maps": {"full": [0]}, "cycle": [], "overrides": {}}, r"tasks: label_maps cannot define 'full'")]:
+        raw = {**raw_params, "tasks": tasks}
+        (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
+        with pytest.raises(ParamsError, match=message):
+            load_params(tmp_path / "p.yaml")

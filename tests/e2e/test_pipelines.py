@@ -1,0 +1,92 @@
+"""The shipped pipelines under pipelines/, run by `dvc repro` in a tiny configuration: every
+stage runs, every variant lands in its own folder and MLflow run, and the summary holds them."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import needs_fashion
+from tests.e2e.kit import copy_repo, ran, run
+
+pytestmark = [pytest.mark.e2e, needs_fashion]
+
+DOM_VARIANTS = ["base", "hetero_models", "catfish", "tasks", "balance_step", "balance_linear"]
+
+
+def _tiny(params: dict[str, Any], clients: int) -> None:
+    params["data"]["train_fraction"] = 0.03
+    params["partition"].update(num_clients=clients, min_samples=20)
+    params["federation"].update(rounds=2, local_epochs=1, batch_size=32)
+
+
+def _shrink_dom(params: dict[str, Any]) -> None:
+    _tiny(params, 4)
+    params["algorithms"]["fml"]["step_every"] = 1  # the step schedule moves within two rounds
+
+
+def _shrink_paper(params: dict[str, Any]) -> None:
+    params["tracking"]["enabled"] = False
+    for name, keys in params["variants"].items():
+        if name.startswith("fmnist_"):
+            keys.update({"data.train_fraction": 0.03, "federation.rounds": 2, "federation.lr_schedule.step_rounds": 1})
+    params["partition"]["min_samples"] = 20
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_dom_pipeline_runs_every_variant_and_summarizes(tmp_path: Path) -> None:
+    repo = copy_repo(tmp_path, {"pipelines/dom/params.yaml": _shrink_dom})
+    out = run(["dvc", "repro", "pipelines/dom/dvc.yaml"], repo)
+    stages = ran(out)
+    for kind in ("prepare", "partition", "train", "evaluate"):
+        assert sorted(s for s in stages if s.startswith(f"{kind}@")) == sorted(f"{kind}@{v}" for v in DOM_VARIANTS)
+    assert stages[-1] == "summarize"
+    dom = repo / "pipelines/dom"
+    archs = json.loads((dom / "catfish/runs/fml/models/architectures.json").read_text())
+    assert "cnn_same" in json.dumps(archs) and "cnn_same" not in (dom / "base/runs/fml/models/architectures.json").read_text()
+    cycle = json.loads((dom / "hetero_models/runs/fml/models/architectures.json").read_text())
+    assert {"mlp", "cnn", "lenet5"} <= set(json.dumps(cycle).replace('"', " ").split())
+    assert "acc_global_test_coarse" in json.loads((dom / "tasks/runs/fml/metrics.json").read_text())
+    summary = _rows(dom / "reports/summary.csv")
+    assert [r["variant"] for r in summary] == DOM_VARIANTS and all(r["seeds"] == "1" for r in summary)
+    assert summary[2]["others_mean"] != "" and summary[0]["others_mean"] == ""  # only catfish singles out clients
+    betas = {(r["variant"], r["round"]): float(r["beta"]) for r in _rows(dom / "reports/by_round.csv")}
+    assert betas[("base", "2")] == 0.5
+    assert (betas[("balance_step", "1")], betas[("balance_step", "2")]) == pytest.approx((0.1, 0.5))
+    assert (betas[("balance_linear", "1")], betas[("balance_linear", "2")]) == pytest.approx((0.1, 0.9))
+    for png in ("by_round.png", "balance.png", "others.png"):
+        assert (dom / "reports" / png).read_bytes()[:4] == b"\x89PNG"
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("fmlpipe-dom")
+    parents = [r for r in client.search_runs([experiment.experiment_id], max_results=500)
+               if "mlflow.parentRunId" not in r.data.tags]
+    assert sorted(r.info.run_name for r in parents) == sorted(f"{v}/fml" for v in DOM_VARIANTS)
+    assert {r.data.tags["fmlpipe.variant"] for r in parents} == set(DOM_VARIANTS)
+    assert ran(run(["dvc", "repro", "pipelines/dom/dvc.yaml"], repo)) == []
+
+
+def test_paper_pipeline_fashion_variants_pool_three_seeds(tmp_path: Path) -> None:
+    repo = copy_repo(tmp_path, {"pipelines/paper/params.yaml": _shrink_paper})
+    stages = ran(run(["dvc", "repro", "pipelines/paper/dvc.yaml:summarize_fmnist"], repo))
+    assert len([s for s in stages if s.startswith("train@fmnist_")]) == 6 * 3
+    assert not any("mnist_iid" in s and not s.startswith(("train@fmnist", "prepare@fmnist", "partition@fmnist",
+                                                          "evaluate@fmnist")) for s in stages)
+    summary = _rows(repo / "pipelines/paper/reports/fmnist/summary.csv")
+    assert [(r["variant"], r["algorithm"]) for r in summary] == [
+        (split, alg) for split in ("fmnist_iid", "fmnist_noniid") for alg in ("fml", "fedavg", "fedprox")]
+    assert all(r["seeds"] == "3" for r in summary)
+    personalized = [json.loads((repo / f"pipelines/paper/fmnist_iid_s{k}/runs/fml/metrics.json").read_text())
+                    ["acc_personalized_mean"] for k in range(3)]
+    assert float(summary[0]["personalized_mean"]) == pytest.approx(sum(personalized) / 3)
+    assert len(set(personalized)) == 3  # three seeds, three different runs
