@@ -96,3 +96,16 @@ def test_queued_experiments_all_land_in_the_one_store(repo_copy: Path) -> None:
     assert {f"queued-{a}" for a in ("0.1", "0.2", "0.7", "0.9")} <= queued
     assert "RUNNING" not in {r.info.status for r in runs}
     assert "database is locked" not in status
+
+
+def test_the_documented_sweep_queues_the_whole_grid(repo_copy: Path) -> None:
+    """The README's sweep command: two -S lists queue every combination (here 2 x 2)."""
+    _run(["dvc", "repro"], repo_copy)
+    _run(["git", "add", "-A"], repo_copy)
+    _run(["git", "commit", "-qm", "before sweep", "--allow-empty"], repo_copy)
+    _run(["dvc", "exp", "run", "--queue", "-S", "algorithms.fml.alpha=0.3,0.7", "-S", "partition.alpha=0.1,1.0"],
+         repo_copy)
+    status = _run(["dvc", "queue", "status"], repo_copy)
+    assert status.count("Queued") == 4, status
+    _run(["dvc", "queue", "remove", "--queued"], repo_copy)
+    assert "Queued" not in _run(["dvc", "queue", "status"], repo_copy)

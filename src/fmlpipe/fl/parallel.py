@@ -12,6 +12,7 @@ the results do not depend on it or on scheduling: they equal the sequential engi
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -50,23 +51,34 @@ def train_parallel(alg: Algorithm, cids: Sequence[int], global_state: State | No
     while len(contexts) < workers:
         contexts.append(replace(alg.ctx, pool=alg.ctx.pool.fork()))
     # A shallow copy per worker: this round's hyperparameters (FML's alpha and beta) with that
-    # worker's modules; personal states are shared (locked in fl.personal).
+    # worker's modules; personal states are shared (locked in fl.personal). Which worker trains a
+    # client does not change its result: each client's computation is its own, on one thread.
     clones = []
     for ctx in contexts[:workers]:
         clone = copy.copy(alg)
         clone.ctx = ctx
         clones.append(clone)
 
-    def one(i: int) -> ClientResult:
+    # Largest clients first, each worker taking the next client as it finishes one: the round
+    # ends when the last client does, so the big ones must not queue behind small ones.
+    order = sorted(range(len(cids)), key=lambda i: -alg.ctx.data.clients[cids[i]].num_train)
+    todo = iter(order)
+    lock = threading.Lock()
+    results: list[ClientResult | None] = [None] * len(cids)
+
+    def work(worker: Algorithm) -> None:
         torch.set_num_threads(1)  # OpenMP's thread count is per thread: set it in the worker too
-        cid = cids[i]
-        try:
-            return clones[i % workers].client_update(cid, global_state, rnd, lr)
-        except DivergenceError as exc:
-            raise ClientDiverged(cid, str(exc)) from None
+        while True:
+            with lock:
+                i = next(todo, None)
+            if i is None:
+                return
+            try:
+                results[i] = worker.client_update(cids[i], global_state, rnd, lr)
+            except DivergenceError as exc:
+                raise ClientDiverged(cids[i], str(exc)) from None
 
     with single_threaded_ops(), ThreadPoolExecutor(workers) as pool:
-        # Worker i % workers trains clients i, i + workers, ...: each clone is used by one thread.
-        lanes = [pool.submit(lambda w=w: [one(i) for i in range(w, len(cids), workers)]) for w in range(workers)]
-        by_lane = [lane.result() for lane in lanes]
-    return [by_lane[i % workers][i // workers] for i in range(len(cids))]
+        for done in [pool.submit(work, clone) for clone in clones]:
+            done.result()
+    return [r for r in results if r is not None]
