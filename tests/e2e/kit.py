@@ -26,8 +26,8 @@ def run(cmd: list[str], cwd: Path) -> str:
 
 
 def ran(output: str) -> list[str]:
-    """The stages DVC ran, in order."""
-    return re.findall(r"Running stage '([^']+)'", output)
+    """The stages DVC ran, in order (a pipeline's own file prefix, ``pipelines/x/dvc.yaml:``, dropped)."""
+    return [name.rsplit(":", 1)[-1] for name in re.findall(r"Running stage '([^']+)'", output)]
 
 
 def copy_repo(dest: Path, shrink: dict[str, Callable[[dict[str, Any]], None]]) -> Path:

@@ -48,7 +48,7 @@ def test_dom_pipeline_runs_every_variant_and_summarizes(tmp_path: Path) -> None:
     stages = ran(out)
     for kind in ("prepare", "partition", "train", "evaluate"):
         assert sorted(s for s in stages if s.startswith(f"{kind}@")) == sorted(f"{kind}@{v}" for v in DOM_VARIANTS)
-    assert stages[-1] == "summarize"
+    assert "summarize" in stages  # DVC may order it before an evaluate it does not depend on
     dom = repo / "pipelines/dom"
     archs = json.loads((dom / "catfish/runs/fml/models/architectures.json").read_text())
     assert "cnn_same" in json.dumps(archs) and "cnn_same" not in (dom / "base/runs/fml/models/architectures.json").read_text()
@@ -57,7 +57,11 @@ def test_dom_pipeline_runs_every_variant_and_summarizes(tmp_path: Path) -> None:
     assert "acc_global_test_coarse" in json.loads((dom / "tasks/runs/fml/metrics.json").read_text())
     summary = _rows(dom / "reports/summary.csv")
     assert [r["variant"] for r in summary] == DOM_VARIANTS and all(r["seeds"] == "1" for r in summary)
-    assert summary[2]["others_mean"] != "" and summary[0]["others_mean"] == ""  # only catfish singles out clients
+    # catfish singles out client 0: every variant's "others" are clients 1-3, the same clients
+    others = {r["variant"]: float(r["others_mean"]) for r in summary}
+    clients = _rows(dom / "base/runs/fml/clients.csv")
+    last = [float(r["acc_personalized"]) for r in clients if r["round"] == "2" and r["client"] != "0"]
+    assert others["base"] == pytest.approx(sum(last) / len(last))
     betas = {(r["variant"], r["round"]): float(r["beta"]) for r in _rows(dom / "reports/by_round.csv")}
     assert betas[("base", "2")] == 0.5
     assert (betas[("balance_step", "1")], betas[("balance_step", "2")]) == pytest.approx((0.1, 0.5))

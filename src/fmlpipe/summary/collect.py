@@ -29,8 +29,8 @@ class VariantRun:
     algorithm: str
     record: RunRecord
     balance: dict[int, tuple[float, float]]  # round -> (alpha, beta), FML only
-    others: dict[int, float]  # round -> mean personalized accuracy of clients without a local override
-    singled_out: tuple[int, ...]  # clients with a ``models.local_overrides`` entry
+    others: dict[int, float]  # round -> mean personalized accuracy of the clients not singled out
+    singled_out: tuple[int, ...]  # clients with a ``models.local_overrides`` entry in any summarized variant
 
 
 def variant_params(params: Params, name: str, source: str) -> Params:
@@ -47,16 +47,18 @@ def collect(params: Params, pipeline: Path, source: str, match: str = "*") -> li
         known = ", ".join(params.variants) or "none defined"
         raise ParamsError(f"{source}: no variant matches {match!r} (variants: {known}); summarize compares "
                           "a pipeline's variants")
+    varied = {name: variant_params(params, name, source) for name in names}
+    # The same clients are left out of every variant's ``others``, so a catfish variant's other
+    # clients are compared with those very clients in the reference run.
+    singled = tuple(sorted({cid for v in varied.values() for cid in v.models.local_overrides}))
     out = []
-    for name in names:
-        vparams = variant_params(params, name, source)
+    for name, vparams in varied.items():
         paths = Paths.of(pipeline / "params.yaml", name)
-        singled = tuple(sorted(vparams.models.local_overrides))
         for record in load_runs(paths, configured_algorithms(vparams)):
             run_dir = paths.run_dir(record.algorithm)
             group = SEED_SUFFIX.sub("", name)
             out.append(VariantRun(name, group, record.algorithm, record, _balance(run_dir / "history.csv"),
-                                  _others(run_dir / "clients.csv", set(singled)), singled))
+                                  _others(run_dir / "clients.csv", set(singled)) if singled else {}, singled))
     return out
 
 
