@@ -37,8 +37,9 @@ def _mlflow_runs(repo: Path) -> list:
 
 def test_repro_runs_every_stage_then_nothing(repo_copy: Path) -> None:
     first = _run(["dvc", "repro"], repo_copy)
-    assert _ran(first) == ["prepare", "partition", "train@fml", "train@fedavg", "train@fedprox", "train@local",
-                           "evaluate"]
+    stages = _ran(first)  # the train stages are independent: DVC may run them in any order
+    assert stages[:2] == ["prepare", "partition"] and stages[-1] == "evaluate"
+    assert sorted(stages[2:-1]) == ["train@fedavg", "train@fedprox", "train@fml", "train@local"]
     card = json.loads((repo_copy / "data/prepared/card.json").read_text())
     assert card["train_count"] == 3000 and card["test_count"] == 10000
     stats = json.loads((repo_copy / "data/partition/stats.json").read_text())
