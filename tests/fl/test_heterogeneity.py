@@ -32,6 +32,7 @@ from fmlpipe.partition.result import Partition
 from fmlpipe.paths import Paths
 
 from tests.conftest import small_params, with_section
+from tests.fl.conftest import train_interrupted
 from tests.fl.fakes import SHAPE, fake_data, federation
 
 # Fashion-MNIST's 10 classes onto tops / shoes / bags / other.
@@ -196,17 +197,7 @@ def test_resume_with_heterogeneity_is_bit_identical(project: Paths, tmp_path_fac
     whole = Paths(tmp_path_factory.mktemp("whole"))
     shutil.copytree(project.root / "data", whole.root / "data")
     run_train(params, whole, "fml")
-    real_save = stage.save_checkpoint
-
-    def crash_after_round_one(path, state, personal, key):  # type: ignore[no-untyped-def]
-        real_save(path, state, personal, key)
-        if state.round == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(stage, "save_checkpoint", crash_after_round_one)
-    with pytest.raises(KeyboardInterrupt):
-        run_train(params, project, "fml")
-    monkeypatch.setattr(stage, "save_checkpoint", real_save)
+    train_interrupted(params, project, "fml", 1, monkeypatch)
     starts: list[int] = []
     real = stage.simulate
     monkeypatch.setattr(stage, "simulate", lambda alg, s, r, cb: (starts.append(s.round), real(alg, s, r, cb))[1])

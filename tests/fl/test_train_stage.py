@@ -16,7 +16,7 @@ from fmlpipe.model_files import load_model
 from fmlpipe.paths import Paths
 
 from tests.conftest import with_section
-from tests.fl.conftest import small_params
+from tests.fl.conftest import small_params, train_interrupted
 
 
 def _files(run_dir: Path) -> dict[str, bytes]:
@@ -81,18 +81,8 @@ def test_resume_after_interruption_is_bit_identical(
     shutil.copytree(project.root / "data", whole.root / "data")
     run_train(params, whole, algorithm)
 
-    real_save = stage.save_checkpoint
-
-    def crash_after_round_two(path, state, personal, key):  # type: ignore[no-untyped-def]
-        real_save(path, state, personal, key)
-        if state.round == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(stage, "save_checkpoint", crash_after_round_two)
-    with pytest.raises(KeyboardInterrupt):
-        run_train(params, project, algorithm)
+    train_interrupted(params, project, algorithm, 2, monkeypatch)
     assert not (project.run_dir(algorithm) / "metrics.json").exists()
-    monkeypatch.setattr(stage, "save_checkpoint", real_save)
     calls: list[int] = []
     real_round = stage.simulate
 
