@@ -1,8 +1,9 @@
-"""The summary's figures as PNG bytes: accuracy by round per variant, the scheduled alpha/beta,
-and the clients a variant did not single out (catfish)."""
+"""The summary's figures as PNG bytes: accuracy by round per variant (seeds pooled: mean and a
+one-std band), the scheduled alpha/beta, and the clients no variant singles out (catfish)."""
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Sequence
 
 from matplotlib.axes import Axes
@@ -13,18 +14,35 @@ from fmlpipe.summary.collect import VariantRun
 
 def _panel(ax: Axes, runs: Sequence[VariantRun], series: Callable[[VariantRun], dict[int, float]], title: str,
            ylabel: str, percent: bool = True) -> None:
-    for i, run in enumerate(runs):
+    """One line per (variant group, algorithm): the mean over its seeds, with a band of one
+    sample standard deviation where there are several."""
+    groups: dict[str, list[dict[int, float]]] = {}
+    for run in runs:
         points = series(run)
-        if not points:
-            continue
-        scale = 100 if percent else 1
-        ax.plot(list(points), [scale * v for v in points.values()], color=f"C{i % 10}",
-                linestyle="-" if i < 10 else "--", label=f"{run.variant}/{run.algorithm}")
+        if points:
+            groups.setdefault(f"{run.group}/{run.algorithm}", []).append(points)
+    scale = 100 if percent else 1
+    for i, (label, members) in enumerate(groups.items()):
+        rounds = sorted(set.intersection(*(set(m) for m in members)))
+        values = [[scale * m[r] for m in members] for r in rounds]
+        mean = [statistics.fmean(v) for v in values]
+        color, style = f"C{i % 10}", "-" if i < 10 else "--"
+        seeds = f" ({len(members)} seeds)" if len(members) > 1 else ""
+        ax.plot(rounds, mean, color=color, linestyle=style, label=f"{label}{seeds}")
+        if len(members) > 1:
+            spread = [statistics.stdev(v) for v in values]
+            ax.fill_between(rounds, [m - d for m, d in zip(mean, spread)], [m + d for m, d in zip(mean, spread)],
+                            color=color, alpha=0.12, linewidth=0)
     ax.set_title(title)
     ax.set_xlabel("round")
     ax.set_ylabel(ylabel)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
+
+
+def _legend(ax: Axes) -> None:
+    if ax.get_lines():  # a panel can be empty: no FML run to plot alpha for, no client singled out
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
 def by_round_png(runs: Sequence[VariantRun]) -> bytes:
@@ -35,7 +53,7 @@ def by_round_png(runs: Sequence[VariantRun]) -> bytes:
            "Personalized accuracy (mean over clients)", "accuracy (%)")
     _panel(right, runs, lambda r: {p.round: p.acc_global_test for p in r.record.history
                                    if p.acc_global_test is not None}, "Global model, global test set", "accuracy (%)")
-    right.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    _legend(right)
     return png_bytes(fig)
 
 
@@ -48,7 +66,7 @@ def balance_png(runs: Sequence[VariantRun]) -> bytes:
            "alpha", percent=False)
     _panel(right, fml, lambda r: {k: v[1] for k, v in r.balance.items()}, "beta (CE weight, meme)", "beta",
            percent=False)
-    right.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    _legend(right)
     return png_bytes(fig)
 
 
@@ -56,6 +74,6 @@ def others_png(runs: Sequence[VariantRun]) -> bytes:
     """The personalized accuracy of the clients without a local override, per variant."""
     fig = new_figure(9.5, 4.5)
     ax = fig.add_subplot()
-    _panel(ax, runs, lambda r: r.others, "Clients without a local override: personalized accuracy", "accuracy (%)")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    _panel(ax, runs, lambda r: r.others, "Clients no variant singles out: personalized accuracy", "accuracy (%)")
+    _legend(ax)
     return png_bytes(fig)
