@@ -85,8 +85,10 @@ def ui(
         if warning:
             typer.echo(warning, err=True)
         check_port(host, port)
-        # SIGTERM (a process manager, `kill`) stops the server the way Ctrl-C does.
+        # SIGTERM (a process manager, `kill`) stops the server the way Ctrl-C does. SIGINT is set
+        # too: a shell script's background jobs start with it ignored, and Python then leaves it so.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         server = None
         try:
             open_store(store)
