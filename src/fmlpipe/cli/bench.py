@@ -44,7 +44,7 @@ def bench(
     scale_clients: Annotated[int, typer.Option("--scale-clients", min=10, hidden=True,
                                                help="Clients in the scale setting.")] = 1000,
 ) -> None:
-    """Time the sequential and vectorized engines: seconds per round, samples/s, FLOP/s
+    """Time the engines (sequential, parallel, vectorized): seconds per round, samples/s, FLOP/s
     against the machine's matmul FLOP/s, and peak memory; print a table, write JSON."""
     with reported(ctx):
         if not 0.0 < data_fraction <= 1.0:

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fmlpipe.models.layers import pool_relu
 from fmlpipe.models.shapes import conv_out, require_positive
 
 
@@ -38,8 +39,8 @@ class LeNet5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` [B, C, H, W] float in [0, 1] -> logits [B, num_classes]."""
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = pool_relu(self.conv1(x))
+        x = pool_relu(self.conv2(x))
         x = F.relu(self.fc1(x.flatten(1)))
         x = F.relu(self.fc2(x))
         return self.head(x)
