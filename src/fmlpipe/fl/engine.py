@@ -15,7 +15,6 @@ from fmlpipe.errors import ParamsError
 from fmlpipe.fl.aggregate import State
 from fmlpipe.fl.algorithms.base import Algorithm, ClientResult
 from fmlpipe.fl.data import FederatedData
-from fmlpipe.fl.local_train import ClientDiverged, DivergenceError
 from fmlpipe.fl.parallel import train_parallel, worker_count
 from fmlpipe.fl.sampling import participants_per_round
 from fmlpipe.fl.vectorized import train_vectorized
@@ -102,10 +101,4 @@ def train_round(alg: Algorithm, cids: Sequence[int], global_state: State | None,
         return train_vectorized(alg, cids, global_state, rnd, lr)
     if alg.ctx.engine == "parallel":
         return train_parallel(alg, cids, global_state, rnd, lr)
-    results = []
-    for cid in cids:
-        try:
-            results.append(alg.client_update(cid, global_state, rnd, lr))
-        except DivergenceError as exc:
-            raise ClientDiverged(cid, str(exc)) from None
-    return results
+    return [alg.client_update(cid, global_state, rnd, lr) for cid in cids]

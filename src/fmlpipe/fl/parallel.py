@@ -23,7 +23,6 @@ import torch
 
 from fmlpipe.fl.aggregate import State
 from fmlpipe.fl.algorithms.base import Algorithm, ClientResult, SimContext
-from fmlpipe.fl.local_train import ClientDiverged, DivergenceError
 
 _contexts: WeakKeyDictionary[Algorithm, list[SimContext]] = WeakKeyDictionary()  # per worker, built once
 
@@ -73,10 +72,7 @@ def train_parallel(alg: Algorithm, cids: Sequence[int], global_state: State | No
                 i = next(todo, None)
             if i is None:
                 return
-            try:
-                results[i] = worker.client_update(cids[i], global_state, rnd, lr)
-            except DivergenceError as exc:
-                raise ClientDiverged(cids[i], str(exc)) from None
+            results[i] = worker.client_update(cids[i], global_state, rnd, lr)
 
     with single_threaded_ops(), ThreadPoolExecutor(workers) as pool:
         for done in [pool.submit(work, clone) for clone in clones]:

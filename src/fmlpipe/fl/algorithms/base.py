@@ -17,7 +17,7 @@ from fmlpipe.fl.aggregate import State, aggregation_weights, average_states
 from fmlpipe.fl.data import FederatedData
 from fmlpipe.fl.evaluate import evaluate
 from fmlpipe.fl.heads import mean_heads, share, split_personal
-from fmlpipe.fl.local_train import BatchLoss, LocalSettings, train_local
+from fmlpipe.fl.local_train import BatchLoss, ClientDiverged, DivergenceError, LocalSettings, train_local
 from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelPool, state_of
 from fmlpipe.fl.objectives import cross_entropy
 from fmlpipe.fl.personal import PersonalStates
@@ -168,10 +168,14 @@ class Algorithm(ABC):
 
     def train(self, cid: int, modules: list[nn.Module], loss: BatchLoss, rnd: int, lr: float,
               epochs: int | None = None, stream: int = SHUFFLE) -> dict[str, float]:
+        """Client ``cid``'s local training; a NaN or infinite loss raises :class:`ClientDiverged`."""
         x, y = self.client_xy(cid)
         settings = LocalSettings.from_params(self.ctx.federation, epochs)
         gen = generator(self.ctx.seed, stream, rnd, cid, device=x.device)
-        return train_local(modules, loss, x, y, settings, lr, gen)
+        try:
+            return train_local(modules, loss, x, y, settings, lr, gen)
+        except DivergenceError as exc:
+            raise ClientDiverged(cid, str(exc)) from None
 
     def personal_accuracy(self, cid: int) -> float:
         """The client's private model on its local test split."""
