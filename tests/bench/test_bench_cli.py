@@ -43,7 +43,7 @@ def test_bench_runs_every_setting_and_writes_json(tmp_path: Path) -> None:
 def test_bench_help_documents_its_options() -> None:
     result = runner.invoke(app, ["bench", "--help"])
     assert result.exit_code == 0
-    for option in ("--settings", "--rounds", "--engines", "--json", "--data-fraction"):
+    for option in ("--settings", "--rounds", "--engines", "--model", "--json", "--data-fraction"):
         assert option in result.output
     assert "--scale-clients" not in result.output  # test-only options stay hidden
 
@@ -52,3 +52,26 @@ def test_bench_refuses_unknown_settings(tmp_path: Path) -> None:
     result = runner.invoke(app, ["bench", "--settings", "A,Z", "--json", str(tmp_path / "b.json")])
     assert result.exit_code == 2
     assert "--settings='A,Z': expected a comma-separated list of A, B, scale" in result.output
+
+
+@needs_fashion
+def test_bench_other_model_is_measured_without_the_cnn_targets(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = runner.invoke(app, ["bench", "--settings", "A", "--engines", "parallel", "--rounds", "1",
+                                 "--model", "mlp", "--data-fraction", "0.04", "--clients", "4",
+                                 "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    [case] = report["cases"]
+    assert case["model"] == "mlp" and case["engine_used"] == "parallel"
+    # FML trains two 2NNs: 784*200 + 200*200 + 200*10 multiply-accumulates, 2 FLOPs each, 3 passes.
+    assert case["train_flops_per_sample"] == 2 * 3 * 2 * (784 * 200 + 200 * 200 + 200 * 10)
+    assert report["targets"] == []
+    assert "Fashion-MNIST, mlp" in result.output and "no targets checked: they are set for the cnn" in result.output
+
+
+def test_bench_refuses_unknown_model(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["bench", "--model", "vgg", "--json", str(tmp_path / "b.json")])
+    assert result.exit_code == 2
+    assert "--model='vgg' is not a known model (allowed: mlp, cnn, cnn_same, lenet5, resnet8)" in result.output
+    assert not (tmp_path / "b.json").exists()

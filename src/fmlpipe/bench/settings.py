@@ -25,6 +25,7 @@ class Case:
     scheme: str  # partition scheme: dirichlet | shards
     data_fraction: float
     rounds: int
+    model: str = "cnn"  # every model of the case (the targets are the cnn's)
 
     @property
     def data_key(self) -> tuple[float, str, int]:
@@ -39,24 +40,25 @@ class Case:
 
 
 def cases(settings: list[str], engines: list[str], rounds: int, data_fraction: float,
-          clients: int = 20, scale_clients: int = 1000) -> list[Case]:
+          clients: int = 20, scale_clients: int = 1000, model: str = "cnn") -> list[Case]:
     """Setting A (FML, batch 10) and B (batch 64): ``clients`` Dirichlet(0.1) clients, all
     every round. Scale: ``scale_clients`` clients of two label shards each (Dirichlet(0.1)
     leaves some of 1,000 clients empty), 10% per round, FedAvg and FML; and a reference with a
     tenth of the clients (on a tenth of the data, so clients are as large), all per round: the
-    same participants, a tenth of the total."""
+    same participants, a tenth of the total. ``model``: the architecture of every model."""
     out: list[Case] = []
     for setting in settings:
         for engine in engines:
             if setting in ("A", "B"):
                 batch = 10 if setting == "A" else 64
-                out.append(Case(setting, "fml", engine, clients, 1.0, batch, "dirichlet", data_fraction, rounds))
+                out.append(Case(setting, "fml", engine, clients, 1.0, batch, "dirichlet", data_fraction, rounds, model))
             elif setting == "scale":
                 ref = max(1, scale_clients // 10)
                 for algorithm in ("fedavg", "fml"):
-                    out.append(Case("scale", algorithm, engine, scale_clients, 0.1, 10, "shards", data_fraction, rounds))
+                    out.append(Case("scale", algorithm, engine, scale_clients, 0.1, 10, "shards", data_fraction,
+                                    rounds, model))
                     out.append(Case("scale-ref", algorithm, engine, ref, 1.0, 10, "shards",
-                                    data_fraction / 10, rounds))
+                                    data_fraction / 10, rounds, model))
             else:
                 raise ValueError(f"unknown setting {setting!r} (known: {', '.join(SETTINGS)})")
     return out
@@ -77,7 +79,7 @@ def _raw_params(case: Case) -> dict[str, Any]:
             "lr_schedule": {"name": "constant", "step_rounds": 10, "gamma": 0.1},
             "grad_clip": None, "engine": case.engine,
         },
-        "models": {"global": "cnn", "local": "cnn", "local_cycle": [], "local_overrides": {}},
+        "models": {"global": case.model, "local": case.model, "local_cycle": [], "local_overrides": {}},
         "tasks": {"label_maps": {}, "cycle": [], "overrides": {}},
         "algorithms": {
             "fml": {"alpha": 0.5, "beta": 0.5, "schedule": "constant", "alpha_target": 0.5,

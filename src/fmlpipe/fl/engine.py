@@ -26,11 +26,14 @@ ENGINES = ("sequential", "parallel", "vectorized")
 # FLOPs (about 10 s eager on 2 cores) and the run has more than one round: compiling takes
 # minutes for the first round, which only long runs repay.
 COMPILE_MIN_ROUND_FLOPS = 1e12
-# ``auto``, from ``fmlpipe bench`` (FML, cnn, 20 clients, training seconds per round):
-# - 2-core CPU: batch 10 sequential 30.6, vectorized (compiled) 40.3; batch 64 sequential 17.6,
-#   vectorized 25.0. The sequential engine's channels-last, fused-SGD steps win: auto is sequential.
-# - H100: batch 10 sequential 27.3, vectorized 7.35; batch 64 sequential 4.11, vectorized 1.35;
-#   1,000 clients at 10% per round: FML 3.26 vs 0.22. auto is vectorized on CUDA.
+# ``auto``, from ``fmlpipe bench --rounds 2`` (FML, 20 clients, training seconds per round,
+# sequential / parallel / vectorized):
+# - 2-core CPU, cnn: batch 10 35.9 / 28.0 / 39.3 (compiled); batch 64 19.9 / 16.7 / 26.6.
+#   ``--model mlp``: 8.51 / 7.73 / 9.12 and 1.76 / 1.65 / 3.65; ``--model lenet5``: 18.6 / 13.8 /
+#   19.8 and 6.57 / 4.99 / 10.2 (vectorized eager: below the compile threshold). auto is
+#   parallel on a multi-core CPU.
+# - H100, cnn: batch 10 sequential 27.3, vectorized 7.35; batch 64 4.11 and 1.35; 1,000 clients
+#   at 10% per round: FML 3.26 vs 0.22. auto is vectorized on CUDA.
 
 
 @dataclass(frozen=True)
