@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -14,14 +15,19 @@ from tests.conftest import needs_fashion
 runner = CliRunner()
 
 
-@needs_fashion
-def test_bench_runs_every_setting_and_writes_json(tmp_path: Path) -> None:
+def small_bench(tmp_path: Path, *options: str) -> tuple[str, dict[str, Any]]:
+    """``fmlpipe bench OPTIONS`` for one round on 4% of the data with 4 clients: its output and JSON."""
     out = tmp_path / "bench.json"
-    result = runner.invoke(app, ["bench", "--settings", "A,B,scale", "--engines", "vectorized", "--rounds", "1",
-                                 "--data-fraction", "0.04", "--clients", "4", "--scale-clients", "20",
+    result = runner.invoke(app, ["bench", *options, "--rounds", "1", "--data-fraction", "0.04", "--clients", "4",
                                  "--json", str(out)])
     assert result.exit_code == 0, result.output
-    report = json.loads(out.read_text())
+    return result.output, json.loads(out.read_text())
+
+
+@needs_fashion
+def test_bench_runs_every_setting_and_writes_json(tmp_path: Path) -> None:
+    output, report = small_bench(tmp_path, "--settings", "A,B,scale", "--engines", "vectorized",
+                                 "--scale-clients", "20")
     assert {"machine", "cases", "targets"} <= report.keys()
     cases = report["cases"]
     assert [(c["setting"], c["algorithm"]) for c in cases] == [
@@ -37,7 +43,7 @@ def test_bench_runs_every_setting_and_writes_json(tmp_path: Path) -> None:
     assert a["train_flops_per_sample"] == 2 * 3 * 8_534_016  # FML: two cnn models, 3x forward each
     assert cases[2]["participants"] == 2 and cases[3]["participants"] == cases[3]["num_clients"] == 2
     assert {t["target"].split(":")[0] for t in report["targets"]} == {"A", "B", "scale"}
-    assert "fmlpipe bench" in result.output and "targets" in result.output
+    assert "fmlpipe bench" in output and "targets" in output
 
 
 def test_bench_help_documents_its_options() -> None:
@@ -56,18 +62,13 @@ def test_bench_refuses_unknown_settings(tmp_path: Path) -> None:
 
 @needs_fashion
 def test_bench_other_model_is_measured_without_the_cnn_targets(tmp_path: Path) -> None:
-    out = tmp_path / "bench.json"
-    result = runner.invoke(app, ["bench", "--settings", "A", "--engines", "parallel", "--rounds", "1",
-                                 "--model", "mlp", "--data-fraction", "0.04", "--clients", "4",
-                                 "--json", str(out)])
-    assert result.exit_code == 0, result.output
-    report = json.loads(out.read_text())
+    output, report = small_bench(tmp_path, "--settings", "A", "--engines", "parallel", "--model", "mlp")
     [case] = report["cases"]
     assert case["model"] == "mlp" and case["engine_used"] == "parallel"
     # FML trains two 2NNs: 784*200 + 200*200 + 200*10 multiply-accumulates, 2 FLOPs each, 3 passes.
     assert case["train_flops_per_sample"] == 2 * 3 * 2 * (784 * 200 + 200 * 200 + 200 * 10)
     assert report["targets"] == []
-    assert "Fashion-MNIST, mlp" in result.output and "no targets checked: they are set for the cnn" in result.output
+    assert "Fashion-MNIST, mlp" in output and "no targets checked: they are set for the cnn" in output
 
 
 def test_bench_refuses_unknown_model(tmp_path: Path) -> None:
