@@ -15,9 +15,10 @@ setup: system-deps $(STAMP)
 system-deps:
 	bash scripts/system-deps.sh $(DEPS_FLAGS)
 
-# Re-installs only when pyproject.toml changes. pip on this kind of machine takes torch from
-# local disk; elsewhere it downloads it.
-$(STAMP): pyproject.toml
+# Re-installs only when pyproject.toml or the C kernel changes (pip builds the kernel into
+# src/, see fmlpipe.models.native_pool). pip on this kind of machine takes torch from local
+# disk; elsewhere it downloads it.
+$(STAMP): pyproject.toml src/fmlpipe/models/_pool_relu.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -e '.[dev]'

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from fmlpipe.models import native_pool
+
 
 def pool_relu(x: torch.Tensor) -> torch.Tensor:
     """``relu(max_pool2d(x, 2))``: the same values and gradients as ``max_pool2d(relu(x), 2)``.
@@ -13,5 +15,8 @@ def pool_relu(x: torch.Tensor) -> torch.Tensor:
     gradient to the same element (the window's first maximum, which ReLU leaves unchanged
     where it is positive; where it is not, both give zero). Pooling first applies ReLU, and
     its backward pass, to a quarter of the elements: about 10% of a cnn training step on CPU.
+    Channels-last CPU training goes through a C kernel with the same numbers (``native_pool``).
     """
+    if native_pool.fits(x):
+        return native_pool.pool_relu(x)
     return F.relu(F.max_pool2d(x, 2))

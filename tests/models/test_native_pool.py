@@ -1,0 +1,109 @@
+"""The C pool-and-ReLU kernel must give PyTorch's numbers bit for bit, and be used only where
+it applies."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fmlpipe.models import native_pool
+from fmlpipe.models.layers import pool_relu
+
+NOT_BUILT = "the C kernel was not built: install a C compiler (apt-get install gcc) and re-run pip install -e ."
+needs_kernel = pytest.mark.skipif(not native_pool.available(), reason=NOT_BUILT)
+
+
+def test_the_kernel_is_built() -> None:
+    # `make test` installs gcc (scripts/system-deps.sh) before pip builds the package, so the
+    # kernel must exist; the other tests here would only be skipped without it.
+    assert native_pool.available(), NOT_BUILT
+
+
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    """The raw float32 bit patterns in NCHW order: tells -0.0 from 0.0 and compares NaNs."""
+    return t.contiguous().view(torch.int32)
+
+
+def _forward_and_grad(fn, x: torch.Tensor, upstream: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    leaf = x.clone().requires_grad_(True)
+    out = fn(leaf)
+    out.backward(upstream)
+    return out.detach(), leaf.grad
+
+
+def _tricky(shape: tuple[int, int, int, int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Channels-last input full of ties, NaNs, infinities and signed zeros, and an upstream
+    gradient with signed zeros."""
+    g = torch.Generator().manual_seed(seed)
+    n, c, h, w = shape
+    x = torch.round(torch.randn(shape, generator=g) * 2) / 2  # many ties
+    flat = x.view(-1)
+    flat[::97] = float("nan")
+    flat[::89] = float("-inf")
+    flat[::83] = -0.0
+    flat[::79] = float("inf")
+    up = torch.randn(n, c, h // 2, w // 2, generator=g)
+    up.view(-1)[::7] = -0.0
+    return x.contiguous(memory_format=torch.channels_last), up.contiguous(memory_format=torch.channels_last)
+
+
+@needs_kernel
+@pytest.mark.parametrize("shape", [(64, 32, 24, 24), (10, 64, 8, 8), (7, 16, 25, 23), (3, 5, 4, 3), (2, 17, 9, 9)])
+def test_same_bits_as_pytorch(shape: tuple[int, int, int, int]) -> None:
+    x, up = _tricky(shape, seed=sum(shape))
+    want_out, want_grad = _forward_and_grad(lambda t: F.relu(F.max_pool2d(t, 2)), x, up)
+    got_out, got_grad = _forward_and_grad(native_pool.pool_relu, x, up)
+    assert torch.equal(_bits(got_out), _bits(want_out))
+    assert torch.equal(_bits(got_grad), _bits(want_grad))
+    assert got_out.is_contiguous(memory_format=torch.channels_last)
+    assert got_grad.is_contiguous(memory_format=torch.channels_last)
+    assert got_out.stride() == want_out.stride() and got_grad.stride() == want_grad.stride()
+
+
+@needs_kernel
+def test_window_rules_by_hand() -> None:
+    # One window per channel, values in row-major order; channels-last with 2 channels.
+    windows = torch.tensor([
+        [[0.5, 0.5], [0.5, -1.0]],  # tie: the first maximum wins
+        [[1.0, float("nan")], [3.0, float("nan")]],  # NaN wins, the last NaN
+        [[-3.0, -1.0], [-2.0, -4.0]],  # negative maximum: ReLU passes nothing
+        [[-0.0, -1.0], [-2.0, -0.5]],  # maximum -0.0: ReLU keeps -0.0, passes nothing
+    ])
+    x = windows.view(2, 2, 2, 2).contiguous(memory_format=torch.channels_last)
+    up = torch.tensor([2.0, 5.0, 7.0, 11.0]).view(2, 2, 1, 1).contiguous(memory_format=torch.channels_last)
+    out, grad = _forward_and_grad(native_pool.pool_relu, x, up)
+    assert out.flatten()[[0, 2, 3]].tolist() == [0.5, 0.0, -0.0]
+    assert torch.isnan(out.flatten()[1])
+    assert torch.signbit(out.flatten()[3])
+    assert grad.reshape(4, 4).tolist() == [
+        [2.0, 0.0, 0.0, 0.0],
+        [0.0, 0.0, 0.0, 5.0],
+        [0.0, 0.0, 0.0, 0.0],
+        [0.0, 0.0, 0.0, 0.0],
+    ]
+
+
+def _grad_fn_name(x: torch.Tensor) -> str:
+    return type(pool_relu(x.requires_grad_(True)).grad_fn).__name__
+
+
+@needs_kernel
+def test_used_for_channels_last_float32_cpu_above_the_size_floor() -> None:
+    x = torch.randn(64, 32, 24, 24).contiguous(memory_format=torch.channels_last)
+    assert _grad_fn_name(x) == "_PoolReluBackward"
+
+
+@pytest.mark.parametrize("case", ["contiguous", "float64", "small", "one channel", "1x1 output"])
+def test_pytorch_ops_elsewhere(case: str) -> None:
+    shape = {"small": (2, 4, 8, 8), "one channel": (256, 1, 24, 24), "1x1 output": (4096, 32, 2, 3)}.get(case, (64, 32, 24, 24))
+    x = torch.randn(shape, dtype=torch.float64 if case == "float64" else torch.float32)
+    if case != "contiguous":
+        x = x.contiguous(memory_format=torch.channels_last)
+    assert _grad_fn_name(x) == "ReluBackward0"
+
+
+def test_pytorch_ops_under_vmap() -> None:
+    x = torch.randn(3, 64, 8, 12, 12).contiguous()
+    per_slice = torch.stack([F.relu(F.max_pool2d(s, 2)) for s in x])
+    assert torch.equal(torch.func.vmap(pool_relu)(x), per_slice)
