@@ -28,9 +28,10 @@ ENGINES = ("sequential", "parallel", "vectorized")
 COMPILE_MIN_ROUND_FLOPS = 1e12
 # ``auto``, from ``fmlpipe bench --rounds 2`` (FML, 20 clients, training seconds per round,
 # sequential / parallel / vectorized):
-# - 2-core CPU, cnn: batch 10 35.9 / 28.0 / 39.3 (compiled); batch 64 19.9 / 16.7 / 26.6.
-#   ``--model mlp``: 8.51 / 7.73 / 9.12 and 1.76 / 1.65 / 3.65; ``--model lenet5``: 18.6 / 13.8 /
-#   19.8 and 6.57 / 4.99 / 10.2 (vectorized eager: below the compile threshold). auto is
+# - 2-core CPU, cnn: batch 10 26.8 / 19.9 / 29.0 (compiled); batch 64 13.9 / 11.3 / 20.8.
+#   ``--model lenet5``: 14.0 / 11.0 / 15.2 and 6.26 / 4.26 / 7.89; ``--model mlp``: 1.42 / 1.23 /
+#   2.82 at batch 64, and a tie at batch 10 (6.12 / 6.33 / 6.04, then 6.31 / 6.39 / 6.34 in a
+#   second run). Vectorized is eager for these two: below the compile threshold. auto is
 #   parallel on a multi-core CPU.
 # - H100, cnn: batch 10 sequential 27.3, vectorized 7.35; batch 64 4.11 and 1.35; 1,000 clients
 #   at 10% per round: FML 3.26 vs 0.22. auto is vectorized on CUDA.
