@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from fmlpipe.models import native_pool
 from fmlpipe.models.layers import pool_relu
+from tests.models.test_layers import _forward_and_grad
 
 NOT_BUILT = "the C kernel was not built: install a C compiler (apt-get install gcc) and re-run pip install -e ."
 needs_kernel = pytest.mark.skipif(not native_pool.available(), reason=NOT_BUILT)
@@ -23,13 +24,6 @@ def test_the_kernel_is_built() -> None:
 def _bits(t: torch.Tensor) -> torch.Tensor:
     """The raw float32 bit patterns in NCHW order: tells -0.0 from 0.0 and compares NaNs."""
     return t.contiguous().view(torch.int32)
-
-
-def _forward_and_grad(fn, x: torch.Tensor, upstream: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    leaf = x.clone().requires_grad_(True)
-    out = fn(leaf)
-    out.backward(upstream)
-    return out.detach(), leaf.grad
 
 
 def _tricky(shape: tuple[int, int, int, int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -23,9 +23,13 @@ def _load() -> ctypes.CDLL | None:
     spec = importlib.util.find_spec("fmlpipe.models._pool_relu")
     if spec is None or spec.origin is None:
         return None
-    lib = ctypes.CDLL(spec.origin)  # a plain shared library: it has no Python module init
+    try:
+        lib = ctypes.CDLL(spec.origin)  # a plain shared library: it has no Python module init
+        functions = (lib.pool_relu_forward, lib.pool_relu_backward)
+    except (OSError, AttributeError):  # unloadable, or a stale build without these functions
+        return None
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    for fn in (lib.pool_relu_forward, lib.pool_relu_backward):
+    for fn in functions:
         fn.argtypes = [ptr, ptr, ptr, i64, i64, i64, i64]
         fn.restype = None
     return lib
