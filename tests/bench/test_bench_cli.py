@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import typer
 from typer.testing import CliRunner
 
 from fmlpipe.cli import app
+from fmlpipe.models.registry import MODELS
 
 from tests.conftest import needs_fashion
 
@@ -52,6 +54,9 @@ def test_bench_help_documents_its_options() -> None:
     for option in ("--settings", "--rounds", "--engines", "--model", "--json", "--data-fraction"):
         assert option in result.output
     assert "--scale-clients" not in result.output  # test-only options stay hidden
+    command = typer.main.get_command(app).commands["bench"]  # type: ignore[attr-defined]
+    model_help = next(o for o in command.params if o.name == "model").help
+    assert model_help.endswith(": " + ", ".join(MODELS) + ".")  # spelled out in the CLI: keep it whole
 
 
 def test_bench_refuses_unknown_settings(tmp_path: Path) -> None:

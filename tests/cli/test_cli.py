@@ -67,3 +67,21 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 def test_python_dash_m_entry_point() -> None:
     result = subprocess.run([sys.executable, "-m", "fmlpipe", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == f"fmlpipe {__version__}"
+
+
+def _imported_after(code: str, heavy: tuple[str, ...]) -> list[str]:
+    """Which of the ``heavy`` packages a fresh interpreter holds after running ``code``."""
+    probe = f"import sys\n{code}\nprint(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return done.stdout.split()
+
+
+def test_the_cli_starts_without_torch() -> None:
+    # DVC starts one `fmlpipe run-stage` per stage; --help, --version and `stages` need none of these.
+    assert _imported_after("import fmlpipe.cli", ("torch", "torchvision", "mlflow", "matplotlib")) == []
+
+
+def test_stages_reading_prepared_data_skip_torchvision() -> None:
+    # torchvision costs seconds at import and only `prepare` (its datasets) needs it.
+    stages = ("fmlpipe.partition.stage", "fmlpipe.fl.stage", "fmlpipe.evaluate.stage", "fmlpipe.summary.stage")
+    assert _imported_after("\n".join(f"import {m}" for m in stages), ("torch", "torchvision")) == ["torch"]

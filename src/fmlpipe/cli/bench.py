@@ -9,12 +9,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from fmlpipe.bench.report import TARGET_MODEL, machine, table, targets, targets_table
-from fmlpipe.bench.runner import run_all
 from fmlpipe.bench.settings import ENGINES, SETTINGS, cases
 from fmlpipe.cli.errors import reported
 from fmlpipe.errors import ParamsError
-from fmlpipe.models.registry import MODELS
 
 
 def _names(value: str, allowed: tuple[str, ...], option: str) -> list[str]:
@@ -42,14 +39,22 @@ def bench(
         "--data-fraction", help="Share of the 60k Fashion-MNIST training images to use, in (0, 1] "
                                 "(1.0 for the real benchmark).")] = 1.0,
     model: Annotated[str, typer.Option(
+        # Spelled out rather than read from models.registry, which would import torch for --help;
+        # tests/bench checks that it names every registered model.
         "--model", help="The architecture of every model (the targets are checked for cnn only): "
-                        + ", ".join(MODELS) + ".")] = "cnn",
+                        "mlp, cnn, cnn_same, lenet5, resnet8.")] = "cnn",
     clients: Annotated[int, typer.Option("--clients", min=1, hidden=True, help="Clients in A and B.")] = 20,
     scale_clients: Annotated[int, typer.Option("--scale-clients", min=10, hidden=True,
                                                help="Clients in the scale setting.")] = 1000,
 ) -> None:
     """Time the engines (sequential, parallel, vectorized): seconds per round, samples/s, FLOP/s
     against the machine's matmul FLOP/s, and peak memory; print a table, write JSON."""
+    # Imported here: they load torch and torchvision, which every other command (and the
+    # start of `fmlpipe run-stage`, which DVC pays once per stage) would otherwise wait for.
+    from fmlpipe.bench.report import TARGET_MODEL, machine, table, targets, targets_table
+    from fmlpipe.bench.runner import run_all
+    from fmlpipe.models.registry import MODELS
+
     with reported(ctx):
         if not 0.0 < data_fraction <= 1.0:
             raise ParamsError(f"--data-fraction={data_fraction}: must be in (0, 1]")

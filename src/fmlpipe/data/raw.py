@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torchvision import datasets
 
 from fmlpipe.errors import DataError
 
@@ -58,6 +57,10 @@ def torchvision_download(class_name: str, root: Path, title: str, fallback: str)
 
     ``fallback`` tells the user where to put the files by hand.
     """
+    # Imported here, not at the top: every stage reads prepared data through this module, and
+    # importing torchvision takes seconds that only a download needs.
+    from torchvision import datasets
+
     try:
         getattr(datasets, class_name)(str(root), train=True, download=True)
     except Exception as exc:  # torchvision surfaces network trouble as URLError, OSError or RuntimeError
