@@ -71,6 +71,11 @@ def test_runs_children_histories_and_models(project: Paths) -> None:
     mlflow.set_tracking_uri(client.tracking_uri)
     model = mlflow.pytorch.load_model(f"runs:/{ref['run_id']}/global_model")
     assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    # its requirements are declared (torch and MLflow pinned), not inferred by a slow subprocess
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(f"runs:/{ref['run_id']}/global_model")).read_text()
+    pins = dict(line.split("==") for line in requirements.split())
+    assert pins["torch"] == torch.__version__.split("+")[0] and pins["mlflow"] == mlflow.__version__
+    assert set(pins) == {"mlflow", "torch", "cloudpickle"}
 
     # the personalized model, taken from the child run's artifacts, reproduces its accuracy
     path = client.download_artifacts(child, "model/client-004.safetensors", str(project.root / "dl"))

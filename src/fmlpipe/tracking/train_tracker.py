@@ -134,7 +134,12 @@ class MlflowTrainTracker:
         # A batch of 2, not 1: torch.export would otherwise specialize the model to batch size 1.
         example = np.zeros((2, *shape), dtype=np.float32)
         with fluent_uri(self.store.uri), mlflow.start_run(run_id=self.ref.run_id):
-            mlflow.pytorch.log_model(model, name="global_model", input_example=example)
+            # The requirements are given, not inferred: MLflow infers them by loading the model
+            # in a subprocess that imports torch again, about 15 s of a tiny train stage on a
+            # 2-core CPU. The loaded model (a torch.export program) needs torch and MLflow,
+            # which MLflow adds itself; both pinned to the versions that wrote it.
+            mlflow.pytorch.log_model(model, name="global_model", input_example=example,
+                                     pip_requirements=mlflow.pytorch.get_default_pip_requirements())
 
     def fail(self) -> None:
         self._close("FAILED")
