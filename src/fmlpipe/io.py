@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,7 +57,29 @@ def write_json(path: str | Path, data: Any) -> None:
 
 
 def write_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
-    """Save tensors as safetensors (no pickle), atomically."""
+    """Save tensors as safetensors (no pickle), atomically; the same input gives the same bytes."""
     contiguous = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
     with atomic_path(path) as tmp:
         save_file(contiguous, str(tmp), metadata=metadata)
+        _sort_metadata(tmp)
+
+
+def _sort_metadata(path: Path) -> None:
+    """Rewrite the safetensors header of ``path`` in place with its metadata keys sorted.
+
+    safetensors writes metadata from a Rust HashMap, in an order that changes from one call to
+    the next: two runs with the same numbers would write different bytes, so DVC would see a
+    changed partition and re-run every stage after it. Reordering keeps the header's length.
+    """
+    with open(path, "r+b") as fh:
+        (size,) = struct.unpack("<Q", fh.read(8))
+        header = json.loads(fh.read(size))
+        metadata = header.get("__metadata__")
+        if not metadata or len(metadata) < 2:
+            return
+        header["__metadata__"] = dict(sorted(metadata.items()))
+        text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(text) > size:  # only if safetensors escaped differently from json: never for ASCII keys
+            raise RuntimeError(f"{path}: cannot rewrite the safetensors header in place")
+        fh.seek(8)
+        fh.write(text.ljust(size))  # safetensors pads its header with spaces too
