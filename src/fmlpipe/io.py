@@ -79,7 +79,7 @@ def _sort_metadata(path: Path) -> None:
             return
         header["__metadata__"] = dict(sorted(metadata.items()))
         text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
-        if len(text) > size:  # only if safetensors escaped differently from json: never for ASCII keys
+        if len(text) > size:  # only if safetensors escaped some character differently from json
             raise RuntimeError(f"{path}: cannot rewrite the safetensors header in place")
         fh.seek(8)
         fh.write(text.ljust(size))  # safetensors pads its header with spaces too

@@ -136,8 +136,9 @@ class MlflowTrainTracker:
         with fluent_uri(self.store.uri), mlflow.start_run(run_id=self.ref.run_id):
             # The requirements are given, not inferred: MLflow infers them by loading the model
             # in a subprocess that imports torch again, about 15 s of a tiny train stage on a
-            # 2-core CPU. The loaded model (a torch.export program) needs torch and MLflow,
-            # which MLflow adds itself; both pinned to the versions that wrote it.
+            # 2-core CPU. The loaded model (a torch.export program) needs torch and MLflow: the
+            # flavor's defaults (torch, cloudpickle) pinned to this environment, MLflow added by
+            # MLflow itself.
             mlflow.pytorch.log_model(model, name="global_model", input_example=example,
                                      pip_requirements=mlflow.pytorch.get_default_pip_requirements())
 
