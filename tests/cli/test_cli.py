@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from fmlpipe import __version__
 from fmlpipe.cli import app
 from fmlpipe.stages import STAGES
+from tests.conftest import needs_fashion
 
 runner = CliRunner()
 
@@ -81,7 +82,16 @@ def test_the_cli_starts_without_torch() -> None:
     assert _imported_after("import fmlpipe.cli", ("torch", "torchvision", "mlflow", "matplotlib")) == []
 
 
-def test_stages_reading_prepared_data_skip_torchvision() -> None:
-    # torchvision costs seconds at import and only `prepare` (its datasets) needs it.
-    stages = ("fmlpipe.partition.stage", "fmlpipe.fl.stage", "fmlpipe.evaluate.stage", "fmlpipe.summary.stage")
+def test_stages_skip_torchvision_unless_it_loads_the_data() -> None:
+    # torchvision costs seconds at import; only `prepare` of CIFAR or a download needs it, not
+    # preparing local Fashion-MNIST (the default) nor any stage reading prepared data.
+    stages = ("fmlpipe.data.prepare", "fmlpipe.partition.stage", "fmlpipe.fl.stage", "fmlpipe.evaluate.stage",
+              "fmlpipe.summary.stage")
     assert _imported_after("\n".join(f"import {m}" for m in stages), ("torch", "torchvision")) == ["torch"]
+
+
+@needs_fashion
+def test_reading_the_debian_fashion_mnist_skips_torchvision() -> None:
+    load = "from pathlib import Path\nfrom fmlpipe.data.sources import load_source\n" \
+           "assert load_source('fashion_mnist', Path('no-such-root'), False).train_x.shape[0] == 60000"
+    assert _imported_after(load, ("torchvision",)) == []

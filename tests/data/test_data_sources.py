@@ -46,6 +46,13 @@ def test_registry_covers_every_dataset_the_schema_allows() -> None:
         load_source("svhn", Path("."), False)
 
 
+def test_mnist_constants_are_torchvisions() -> None:
+    # copied into fmlpipe.data.mnist so that reading local IDX files skips importing torchvision
+    assert mnist.MNIST_GZ_MD5 == dict(datasets.MNIST.resources)
+    assert mnist.FASHION_CLASSES == tuple(datasets.FashionMNIST.classes)
+    assert mnist.MNIST_CLASSES == tuple(datasets.MNIST.classes)
+
+
 @pytest.mark.parametrize("gz", [True, False])
 def test_mnist_from_torchvision_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gz: bool) -> None:
     folder = tmp_path / "MNIST" / "raw"

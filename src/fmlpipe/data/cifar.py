@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torchvision import datasets
 
 from fmlpipe.data.checks import read_bytes, sha256_hex, verify_digest
 from fmlpipe.data.raw import RawDataset, torchvision_download
 from fmlpipe.errors import DataError
+
+if TYPE_CHECKING:
+    from torchvision import datasets
 
 
 def load_cifar10(root: Path, download: bool) -> RawDataset:
@@ -43,6 +46,9 @@ def verify_cifar_files(cls: type[datasets.CIFAR10], folder: Path, fix: str) -> d
 
 
 def _load(class_name: str, title: str, root: Path, download: bool) -> RawDataset:
+    # imported here: torchvision takes seconds to import, and every other dataset's stages skip it
+    from torchvision import datasets
+
     cls = getattr(datasets, class_name)
     folder = root / cls.base_folder
     by_hand = f"extract {cls.filename} into {root}"
