@@ -1,6 +1,9 @@
-"""Deterministic mode: the settings every run starts with."""
+"""Deterministic mode: the settings every run starts with, without paying for inductor."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import torch
 import torch.utils.deterministic
@@ -20,3 +23,20 @@ def test_deterministic_without_filling_new_memory() -> None:
     finally:
         torch.use_deterministic_algorithms(before[0], warn_only=before[1])
         torch.utils.deterministic.fill_uninitialized_memory = before[2]
+
+
+def _fresh(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_inductor_is_left_unimported_until_a_step_is_compiled() -> None:
+    # torch.use_deterministic_algorithms imports torch._inductor (3.8 s of every stage's start)
+    # to set its config; an eager run never needs it, a compiled step gets the same setting
+    probe = """import sys, torch
+from fmlpipe.fl.device import make_deterministic, before_compile
+make_deterministic()
+print("torch._inductor" in sys.modules, end=" ")
+before_compile()
+import torch._inductor.config as c
+print(getattr(c, "deterministic", True))"""
+    assert _fresh(probe) == "False True"

@@ -25,6 +25,7 @@ from torch.func import functional_call, grad, vmap
 from fmlpipe.fl.aggregate import State
 from fmlpipe.fl.algorithms.base import Algorithm, ClientResult
 from fmlpipe.fl.batch_plan import BatchPlan, plan_round
+from fmlpipe.fl.device import before_compile
 from fmlpipe.fl.local_train import ClientDiverged, LocalSettings
 from fmlpipe.fl.seeding import SHUFFLE
 from fmlpipe.fl.stacked_optim import StackedOptimizer, clip_per_client
@@ -91,7 +92,10 @@ def step_function(objective: Callable[..., tuple[torch.Tensor, tuple[torch.Tenso
         return total, torch.stack(parts)
 
     step = vmap(grad(loss, has_aux=True), in_dims=(0, 0, 0, 0, None))
-    return torch.compile(step) if compiled else step  # type: ignore[return-value]
+    if not compiled:
+        return step  # type: ignore[return-value]
+    before_compile()
+    return torch.compile(step)  # type: ignore[return-value]
 
 
 def train_chunk(step: Step, stacks: Sequence[Stacked], plan: BatchPlan, x: torch.Tensor, y: torch.Tensor,
