@@ -4,6 +4,8 @@ small real federated setup (10% of Fashion-MNIST over 10 Dirichlet(0.1) clients)
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,13 @@ def raw_params() -> dict[str, Any]:
 @pytest.fixture
 def params() -> Params:
     return load_params(REPO / "params.yaml")
+
+
+def imported_after(code: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of ``modules`` a fresh interpreter holds after running ``code``."""
+    probe = f"import sys\n{code}\nprint(' '.join(m for m in {modules!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return done.stdout.split()
 
 
 def with_section(params: Params, section: str, **changes: Any) -> Params:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from fmlpipe import __version__
 from fmlpipe.cli import app
 from fmlpipe.stages import STAGES
-from tests.conftest import needs_fashion
+from tests.conftest import imported_after, needs_fashion
 
 runner = CliRunner()
 
@@ -70,16 +70,9 @@ def test_python_dash_m_entry_point() -> None:
     assert result.returncode == 0 and result.stdout.strip() == f"fmlpipe {__version__}"
 
 
-def _imported_after(code: str, heavy: tuple[str, ...]) -> list[str]:
-    """Which of the ``heavy`` packages a fresh interpreter holds after running ``code``."""
-    probe = f"import sys\n{code}\nprint(' '.join(m for m in {heavy!r} if m in sys.modules))"
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    return done.stdout.split()
-
-
 def test_the_cli_starts_without_torch() -> None:
     # DVC starts one `fmlpipe run-stage` per stage; --help, --version and `stages` need none of these.
-    assert _imported_after("import fmlpipe.cli", ("torch", "torchvision", "mlflow", "matplotlib")) == []
+    assert imported_after("import fmlpipe.cli", ("torch", "torchvision", "mlflow", "matplotlib")) == []
 
 
 def test_stages_skip_torchvision_unless_it_loads_the_data() -> None:
@@ -87,11 +80,11 @@ def test_stages_skip_torchvision_unless_it_loads_the_data() -> None:
     # preparing local Fashion-MNIST (the default) nor any stage reading prepared data.
     stages = ("fmlpipe.data.prepare", "fmlpipe.partition.stage", "fmlpipe.fl.stage", "fmlpipe.evaluate.stage",
               "fmlpipe.summary.stage")
-    assert _imported_after("\n".join(f"import {m}" for m in stages), ("torch", "torchvision")) == ["torch"]
+    assert imported_after("\n".join(f"import {m}" for m in stages), ("torch", "torchvision")) == ["torch"]
 
 
 @needs_fashion
 def test_reading_the_debian_fashion_mnist_skips_torchvision() -> None:
     load = "from pathlib import Path\nfrom fmlpipe.data.sources import load_source\n" \
            "assert load_source('fashion_mnist', Path('no-such-root'), False).train_x.shape[0] == 60000"
-    assert _imported_after(load, ("torchvision",)) == []
+    assert imported_after(load, ("torchvision",)) == []

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import torch
 import torch.utils.deterministic
 
 from fmlpipe.fl.device import make_deterministic
+from tests.conftest import imported_after
 
 
 def test_deterministic_without_filling_new_memory() -> None:
@@ -25,18 +23,11 @@ def test_deterministic_without_filling_new_memory() -> None:
         torch.utils.deterministic.fill_uninitialized_memory = before[2]
 
 
-def _fresh(code: str) -> str:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-
-
 def test_inductor_is_left_unimported_until_a_step_is_compiled() -> None:
     # torch.use_deterministic_algorithms imports torch._inductor (3.8 s of every stage's start)
     # to set its config; an eager run never needs it, a compiled step gets the same setting
-    probe = """import sys, torch
-from fmlpipe.fl.device import make_deterministic, before_compile
-make_deterministic()
-print("torch._inductor" in sys.modules, end=" ")
-before_compile()
-import torch._inductor.config as c
-print(getattr(c, "deterministic", True))"""
-    assert _fresh(probe) == "False True"
+    setup = "from fmlpipe.fl.device import make_deterministic, before_compile\nmake_deterministic()"
+    assert imported_after(setup, ("torch._inductor",)) == []
+    compiled = f"{setup}\nbefore_compile()\nimport torch._inductor.config as c\n" \
+               "assert getattr(c, 'deterministic', True) is True"
+    assert imported_after(compiled, ("torch._inductor",)) == ["torch._inductor"]
