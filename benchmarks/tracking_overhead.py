@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from fmlpipe.config import load_params
-from fmlpipe.fl.stage import run_train
+from fmlpipe.train.stage import run_train
 from fmlpipe.paths import Paths
 
 

@@ -39,7 +39,7 @@ def _partition(params: Params, paths: Paths, _: StageOptions) -> object:
 
 
 def _train(params: Params, paths: Paths, options: StageOptions) -> object:
-    from fmlpipe.fl.stage import run_train
+    from fmlpipe.train.stage import run_train
 
     return run_train(params, paths, options.algorithm, options.env)
 

@@ -78,7 +78,7 @@ def test_the_cli_starts_without_torch() -> None:
 def test_stages_skip_torchvision_unless_it_loads_the_data() -> None:
     # torchvision costs seconds at import; only `prepare` of CIFAR or a download needs it, not
     # preparing local Fashion-MNIST (the default) nor any stage reading prepared data.
-    stages = ("fmlpipe.data.prepare", "fmlpipe.partition.stage", "fmlpipe.fl.stage", "fmlpipe.evaluate.stage",
+    stages = ("fmlpipe.data.prepare", "fmlpipe.partition.stage", "fmlpipe.train.stage", "fmlpipe.evaluate.stage",
               "fmlpipe.summary.stage")
     assert imported_after("\n".join(f"import {m}" for m in stages), ("torch", "torchvision")) == ["torch"]
 

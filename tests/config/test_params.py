@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 import yaml
 
-from fmlpipe.config import load_params, parse_params
+from fmlpipe.config import Params, load_params, parse_params
 from fmlpipe.errors import ParamsError
+from fmlpipe.fl.algorithms import configured
 
 from tests.conftest import REPO
 
@@ -20,6 +21,14 @@ def test_repository_params_parse_into_frozen_sections() -> None:
     assert params.federation.optimizer.name == "sgd"
     with pytest.raises(Exception):
         params.base.seed = 1  # type: ignore[misc]
+
+
+def _parse(raw: dict[str, Any], source: str) -> Params:
+    """The generic sections, then each algorithm's section by its own params class (what every
+    ``fmlpipe run-stage`` does before any work)."""
+    params = parse_params(raw, source=source)
+    configured(params, source)
+    return params
 
 
 def _set(raw: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
@@ -55,7 +64,7 @@ def _set(raw: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
 )
 def test_bad_values_name_key_value_and_rule(raw_params: dict[str, Any], key: str, value: Any, expected: str) -> None:
     with pytest.raises(ParamsError) as info:
-        parse_params(_set(raw_params, key, value), source="params.yaml")
+        _parse(_set(raw_params, key, value), source="params.yaml")
     assert str(info.value).startswith(f"params.yaml: {expected}")
     assert info.value.exit_code == 2
     assert "\n" not in str(info.value)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fmlpipe.config import Params
-from fmlpipe.fl import stage
+from fmlpipe.train import stage
 from fmlpipe.paths import Paths
 
 from tests.conftest import small_params

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from fmlpipe.config.schema import FederationParams, OptimizerParams
-from fmlpipe.fl.algorithms import ALGORITHMS
+from fmlpipe.config.schema import FederationParams, OptimizerParams, Section
+from fmlpipe.fl.algorithms import ALGORITHMS, configured
 from fmlpipe.fl.algorithms.base import Algorithm, SimContext
+from fmlpipe.fl.backend import LocalBackend
 from fmlpipe.fl.data import ClientSplit, FederatedData
-from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelPool
-from fmlpipe.fl.personal import PersonalStates
-from fmlpipe.fl.seeding import LOCAL_INIT
+from fmlpipe.fl.engines import EngineChoice
+from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelPool, init_state
+from fmlpipe.fl.protocol import ClientResult, EvalTask, State
+from fmlpipe.fl.roster import Roster
+from fmlpipe.fl.seeding import GLOBAL_INIT
 
 from tests.conftest import small_params
 
@@ -39,16 +43,46 @@ def federation(**changes: Any) -> FederationParams:
 
 
 def sgd(**changes: Any) -> OptimizerParams:
-    return OptimizerParams(**{"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 0.01, **changes})
+    return OptimizerParams(**{"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 0.01,
+                              "state": "persistent", **changes})
 
 
 def adam(**changes: Any) -> OptimizerParams:
-    return OptimizerParams(**{"name": "adam", "lr": 0.01, "momentum": 0.0, "weight_decay": 0.01, **changes})
+    return OptimizerParams(**{"name": "adam", "lr": 0.01, "momentum": 0.0, "weight_decay": 0.01,
+                              "state": "persistent", **changes})
 
 
-def make_algorithm(name: str, model: str, fed: FederationParams, engine: str, data: FederatedData,
-                   section: Any = None, compiled: bool = False) -> Algorithm:
+def section(name: str) -> Section:
+    return configured(small_params())[name][1] if name in small_params().algorithms else \
+        ALGORITHMS[name].params_class.model_validate({})
+
+
+@dataclass
+class FakeRun:
+    """An algorithm with its clients in this process, as the train stage builds it."""
+
+    alg: Algorithm
+    backend: LocalBackend
+    pool: ModelPool
+
+    def global_state(self) -> State | None:
+        return init_state(self.pool.get(GLOBAL), 0, GLOBAL_INIT) if self.alg.uses_global else None
+
+    def round(self, cids: list[int], global_state: State | None, rnd: int, lr: float) -> list[ClientResult]:
+        return self.backend.train(rnd, lr, self.alg.round_values(1, 1), cids, global_state)
+
+    @property
+    def personal(self) -> dict[int, State]:
+        return dict(self.backend.states())
+
+    def personal_accuracy(self, cid: int, global_state: State | None = None) -> float:
+        personal = self.backend.personal.get(cid) if self.alg.keeps_state else {}
+        return self.alg.personalized_accuracy(EvalTask(cid, 1, global_state, personal), self.pool)
+
+
+def make_run(name: str, model: str, fed: FederationParams, engine: str, data: FederatedData,
+             params: Section | None = None, compiled: bool = False) -> FakeRun:
     pool = ModelPool({GLOBAL: model, LOCAL: model}, SHAPE, CLASSES, torch.device("cpu"))
-    ctx = SimContext(data, fed, pool, PersonalStates(pool, 0, LOCAL_INIT, data.num_clients), 0, engine, compiled)
-    section = section or getattr(small_params().algorithms, name)
-    return ALGORITHMS[name](ctx, section)
+    roster = Roster.uniform(model, model, data.num_clients, CLASSES)
+    alg = ALGORITHMS[name](SimContext(data, fed, roster, 0), params or section(name))
+    return FakeRun(alg, LocalBackend(alg, EngineChoice(engine, compiled).build(pool), pool), pool)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from fmlpipe.fl.batch_plan import plan_round
+from fmlpipe.fl.engines.batch_plan import plan_round
 from fmlpipe.fl.local_train import LocalSettings, batch_indices
 from fmlpipe.fl.seeding import SHUFFLE, generator
 

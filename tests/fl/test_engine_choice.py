@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from fmlpipe.errors import ParamsError
-from fmlpipe.fl.engine import COMPILE_MIN_ROUND_FLOPS, EngineChoice, choose_engine, round_train_flops
-from fmlpipe.fl.stage import run_train
+from fmlpipe.fl.engines import COMPILE_MIN_ROUND_FLOPS, EngineChoice, choose_engine, round_train_flops
+from fmlpipe.train.stage import run_train
 from fmlpipe.models.registry import build_model
 from fmlpipe.paths import Paths
 
 from tests.fl.conftest import small_params
-from tests.fl.fakes import fake_data, federation
+from tests.fl.fakes import fake_data, federation, make_run
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 BIG = COMPILE_MIN_ROUND_FLOPS  # a round worth compiling for
@@ -27,8 +27,8 @@ def _models(*names: str) -> dict[str, tuple[str, torch.nn.Module]]:
 
 def _choose(requested: str, names: tuple[str, ...], device: torch.device, flops: float = BIG,
             **fed: Any) -> EngineChoice:
-    return choose_engine(requested, _models(*names), device, federation(**{"rounds": 20, "batch_size": 10, **fed}),
-                         flops)
+    alg = make_run("fml", "mlp", federation(**{"rounds": 20, "batch_size": 10, **fed}), "sequential", fake_data()).alg
+    return choose_engine(requested, alg, _models(*names), device, flops)
 
 
 def test_auto_on_cpu_trains_clients_in_parallel_when_there_are_cores() -> None:

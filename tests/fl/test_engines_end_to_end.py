@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from fmlpipe.fl.stage import run_train
+from fmlpipe.train.stage import run_train
 from fmlpipe.paths import Paths
 
 from tests.fl.conftest import small_params

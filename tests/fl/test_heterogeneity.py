@@ -12,20 +12,22 @@ from typing import Any
 import pytest
 import torch
 
-import fmlpipe.fl.stage as stage
+import fmlpipe.train.stage as stage
 from fmlpipe.config import Params
 from fmlpipe.data.store import load_prepared
 from fmlpipe.errors import ParamsError
 from fmlpipe.fl.aggregate import aggregation_weights, average_states
+from fmlpipe.fl.algorithms import configured
 from fmlpipe.fl.algorithms.fml import FML
-from fmlpipe.fl.context import build_context
-from fmlpipe.fl.data import federated_data
-from fmlpipe.fl.engine import EngineChoice, choose_engine, train_round
-from fmlpipe.fl.heads import MEME_HEAD
+from fmlpipe.fl.data import FederatedData, federated_data
+from fmlpipe.fl.engines import EngineChoice, choose_engine
+from fmlpipe.fl.engines.vectorized import Vectorized
 from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelKey, init_state
+from fmlpipe.fl.personal_parts import HEAD, split
+from fmlpipe.fl.protocol import EvalTask
 from fmlpipe.fl.seeding import GLOBAL_INIT
-from fmlpipe.fl.stacked_eval import stacked_personal_accuracies
-from fmlpipe.fl.stage import fingerprint, run_train
+from fmlpipe.train.context import Run, build_run
+from fmlpipe.train.stage import fingerprint, run_train
 from fmlpipe.model_files import load_model
 from fmlpipe.models.registry import build_model
 from fmlpipe.partition.result import Partition
@@ -33,7 +35,7 @@ from fmlpipe.paths import Paths
 
 from tests.conftest import small_params, with_section
 from tests.fl.conftest import train_interrupted
-from tests.fl.fakes import SHAPE, fake_data, federation
+from tests.fl.fakes import SHAPE, fake_data, federation, make_run
 
 # Fashion-MNIST's 10 classes onto tops / shoes / bags / other.
 COARSE = [0, 3, 0, 3, 0, 1, 0, 1, 2, 1]
@@ -46,6 +48,10 @@ def _hetero(params: Params, *, cycle: list[str] | None = None, overrides: dict[i
     params = with_section(params, "models", local_cycle=cycle or [], local_overrides=overrides or {})
     return with_section(params, "tasks", label_maps={"coarse": COARSE} if tasks else {}, cycle=tasks or [],
                         overrides={})
+
+
+def _fml_run(params: Params, data: FederatedData) -> Run:
+    return build_run(params, data, CPU, FML, configured(params)["fml"][1])
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -61,27 +67,29 @@ def _files(run_dir: Path) -> dict[str, bytes]:
 
 def test_a_cycle_gives_clients_their_own_architectures() -> None:
     data = fake_data()
-    ctx = build_context(_hetero(small_params(), cycle=["mlp", "lenet5"]), data, CPU, FML)
-    counts = [sum(v.numel() for v in ctx.personal.get(cid).values()) for cid in range(data.num_clients)]
+    run = _fml_run(_hetero(small_params(), cycle=["mlp", "lenet5"]), data)
+    personal = run.backend.personal
+    counts = [sum(v.numel() for v in personal.get(cid).values()) for cid in range(data.num_clients)]
     mlp, lenet5 = (sum(p.numel() for p in build_model(m, SHAPE, 3).parameters()) for m in ("mlp", "lenet5"))
     assert counts == [mlp, lenet5, mlp, lenet5] and mlp != lenet5
-    assert ctx.engine in ("sequential", "parallel")  # auto never stacks clients of different models
-    assert ctx.personal.gather([0, 2])["head.weight"].shape == (2, 3, 200)  # one table per architecture
+    assert run.engine.name in ("sequential", "parallel")  # auto never stacks clients of different models
+    assert personal.gather([0, 2])["head.weight"].shape == (2, 3, 200)  # one table per architecture
     with pytest.raises(ValueError, match="different shapes"):
-        ctx.personal.gather([0, 1])
+        personal.gather([0, 1])
 
 
 def test_mixed_models_train_sequentially_and_refuse_the_vectorized_engine() -> None:
     models = {"models.local": ("mlp", build_model("mlp", (1, 28, 28), 10))}
     why = "models.local_cycle/local_overrides give clients different local architectures"
-    assert choose_engine("auto", models, torch.device("cuda"), federation(), 1e15, why) == EngineChoice("sequential")
+    alg = make_run("fml", "mlp", federation(), "sequential", fake_data()).alg
+    assert choose_engine("auto", alg, models, torch.device("cuda"), 1e15, why) == EngineChoice("sequential")
     with pytest.raises(ParamsError, match="^federation.engine='vectorized' cannot train clients whose models differ "
                                           "in shape: models.local_cycle/local_overrides give clients different "
                                           r"local architectures \(allowed for it: auto, sequential or parallel\)$"):
-        build_context(_hetero(small_params(engine="vectorized"), overrides={0: "lenet5"}), fake_data(), CPU, FML)
+        _fml_run(_hetero(small_params(engine="vectorized"), overrides={0: "lenet5"}), fake_data())
     pairs = with_section(small_params(engine="vectorized"), "tasks", label_maps={"pair": [0, 1, 1]}, cycle=["pair"])
     with pytest.raises(ParamsError, match="tasks give clients different label sets"):
-        build_context(pairs, fake_data(), CPU, FML)
+        _fml_run(pairs, fake_data())
 
 
 @pytest.mark.parametrize("algorithm", ["fedavg", "fedprox"])
@@ -112,7 +120,8 @@ def test_bad_task_settings_fail_in_one_line_before_writing(project: Paths, tasks
 
 def test_tasks_are_part_of_the_checkpoint_fingerprint() -> None:
     params = small_params()
-    assert fingerprint(params, "fml", "d", "p") != fingerprint(_hetero(params, tasks=["coarse"]), "fml", "d", "p")
+    fml = configured(params)["fml"][1]
+    assert fingerprint(params, "fml", fml, "d", "p") != fingerprint(_hetero(params, tasks=["coarse"]), "fml", fml, "d", "p")
 
 
 @pytest.mark.parametrize(("algorithm", "setting"), [("fml", {"cycle": ["mlp", "lenet5"]}),
@@ -136,46 +145,53 @@ def test_coarse_task_shares_the_body_keeps_heads_private_and_scores_mapped_label
     # odd clients learn the coarse task; sequential, so the spy below sees every client's load in order
     params = _hetero(small_params(engine="sequential"), tasks=["full", "coarse"])
     data = federated_data(load_prepared(project), Partition.load(project.partition_file), CPU)
-    ctx = build_context(params, data, CPU, FML)
-    alg = FML(ctx, params.algorithms.fml)
-    roster = ctx.roster
+    run = _fml_run(params, data)
+    alg, pool, personal = run.alg, run.pool, run.backend.personal
+    roster = alg.ctx.roster
+    values = alg.round_values(1, 1)
     assert roster.private_heads and [roster.classes[t] for t in roster.tasks[:2]] == [10, 4]
-    glob = init_state(ctx.pool.get(GLOBAL), 0, GLOBAL_INIT)
-    results = train_round(alg, list(range(10)), glob, 1, 0.01)
-    assert all(not k.startswith("head.") for r in results for k in r.state or {})  # heads are never sent
+    glob = init_state(pool.get(GLOBAL), 0, GLOBAL_INIT)
+    results = run.backend.train(1, 0.01, values, list(range(10)), glob)
+    assert all(not k.startswith("head.") for r in results for k in r.sent or {})  # heads are never sent
     glob = alg.server_update(glob, results)
     weights = aggregation_weights([r.num_samples for r in results], "weighted")
-    expected = average_states([r.state for r in results if r.state is not None], weights)
+    expected = average_states([r.sent for r in results if r.sent is not None], weights)
     assert glob.keys() == expected.keys() and all(torch.equal(glob[k], expected[k]) for k in glob)
 
     received: dict[int, dict[str, torch.Tensor]] = {}
-    real_load = ctx.pool.load
+    real_load = pool.load
 
     def spy(which: Any, state: dict[str, torch.Tensor]) -> torch.nn.Module:
         if isinstance(which, ModelKey) and which.role == GLOBAL:
             received[len(received)] = {k: v.clone() for k, v in state.items()}
         return real_load(which, state)
 
-    ctx.pool.load = spy  # type: ignore[method-assign]
-    train_round(alg, list(range(10)), glob, 2, 0.01)
-    ctx.pool.load = real_load  # type: ignore[method-assign]
+    pool.load = spy  # type: ignore[method-assign]
+    run.backend.train(2, 0.01, values, list(range(10)), glob)
+    pool.load = real_load  # type: ignore[method-assign]
     bodies = [{k: v for k, v in s.items() if not k.startswith("head.")} for s in received.values()]
     assert all(b.keys() == glob.keys() and all(torch.equal(b[k], glob[k]) for k in b) for b in bodies)
     heads = [s["head.weight"] for s in received.values()]
     assert [h.shape[0] for h in heads] == [10, 4] * 5
     assert not torch.equal(heads[0], heads[2]) and not torch.equal(heads[1], heads[3])  # each client its own
-    kept = ctx.personal.get(3)[MEME_HEAD + "head.weight"]
+    kept = personal.get(3)[HEAD + "head.weight"]
     assert kept.shape == (4, 200) and not torch.equal(kept, heads[3])  # trained on in round 2, kept
 
     lut = torch.tensor(COARSE)
     for cid in (1, 2):
-        own = {k: v for k, v in ctx.personal.get(cid).items() if not k.startswith(MEME_HEAD)}
-        module = ctx.pool.load(roster.key(LOCAL, cid), own)
+        own = split(personal.get(cid)).own
+        module = pool.load(roster.key(LOCAL, cid), own)
         test = data.clients[cid].test
         labels = lut[data.train_y[test]] if cid % 2 else data.train_y[test]
         acc = (module(data.train_x[test]).argmax(1) == labels).double().mean().item()
-        assert alg.personal_accuracy(cid) == pytest.approx(acc, abs=1e-12)
-    assert stacked_personal_accuracies(ctx.personal, data) == [alg.personal_accuracy(c) for c in range(10)]
+        assert _accuracy(run, cid) == pytest.approx(acc, abs=1e-12)
+    run.backend.engine = Vectorized(pool)
+    assert run.backend.evaluate(2, glob) == [_accuracy(run, c) for c in range(10)]
+
+
+def _accuracy(run: Run, cid: int) -> float:
+    task = EvalTask(cid, 2, None, run.backend.personal.get(cid))
+    return run.alg.personalized_accuracy(task, run.pool)
 
 
 def test_task_heterogeneous_fml_records_every_tasks_global_accuracy(project: Paths) -> None:
@@ -200,7 +216,7 @@ def test_resume_with_heterogeneity_is_bit_identical(project: Paths, tmp_path_fac
     train_interrupted(params, project, "fml", 1, monkeypatch)
     starts: list[int] = []
     real = stage.simulate
-    monkeypatch.setattr(stage, "simulate", lambda alg, s, r, cb: (starts.append(s.round), real(alg, s, r, cb))[1])
+    monkeypatch.setattr(stage, "simulate", lambda alg, b, p, s, r, cb: (starts.append(s.round), real(alg, b, p, s, r, cb))[1])
     run_train(params, project, "fml")
     assert starts == [1]  # resumed after round 1
     assert _files(project.run_dir("fml")) == _files(whole.run_dir("fml"))

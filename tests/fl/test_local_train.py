@@ -7,8 +7,9 @@ from torch.nn import functional as F
 
 from fmlpipe.config.schema import OptimizerParams
 from fmlpipe.fl.local_train import DivergenceError, LocalSettings, batch_indices, train_local
+from fmlpipe.fl.optim import make_optimizer
 
-SGD = OptimizerParams(name="sgd", lr=0.1, momentum=0.0, weight_decay=0.0)
+SGD = OptimizerParams(name="sgd", lr=0.1, momentum=0.0, weight_decay=0.0, state="per_round")
 
 
 def test_epochs_cover_every_sample_once_per_epoch() -> None:
@@ -34,7 +35,8 @@ def test_clipping_is_per_model() -> None:
         return la + lb, {"a": la, "b": lb}
 
     s = LocalSettings(epochs=1, steps=None, batch_size=8, optimizer=SGD, grad_clip=0.01)
-    train_local([a, b], loss, x, y, s, lr=1.0, gen=torch.Generator().manual_seed(0))
+    train_local([a, b], [make_optimizer(m.parameters(), SGD, 1.0) for m in (a, b)], loss, x, y, s,
+                gen=torch.Generator().manual_seed(0))
     step = torch.sqrt(sum(((p.detach() - q) ** 2).sum() for p, q in zip(a.parameters(), before)))
     assert step.item() == pytest.approx(0.01, rel=1e-4)  # lr 1 x clipped norm 0.01
 
@@ -49,4 +51,5 @@ def test_nan_loss_raises_divergence() -> None:
         return v, {"m": v}
 
     with pytest.raises(DivergenceError, match="loss of the m model is nan"):
-        train_local([model], loss, x, torch.zeros(4, dtype=torch.int64), s, 0.1, torch.Generator().manual_seed(0))
+        train_local([model], [make_optimizer(model.parameters(), SGD, 0.1)], loss, x, torch.zeros(4, dtype=torch.int64), s,
+                    torch.Generator().manual_seed(0))

@@ -8,8 +8,29 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from fmlpipe.fl.algorithms.fedprox import proximal_loss
-from fmlpipe.fl.algorithms.fml import kl_to_peer, mutual_loss
+from fmlpipe.fl.algorithms.fedprox import FedProx
+from fmlpipe.fl.algorithms.fml import FML
+from fmlpipe.fl.local_train import BatchLoss
+from fmlpipe.fl.objectives import kl_to_peer
+from fmlpipe.fl.protocol import ClientTask
+
+from tests.fl.fakes import fake_data, federation, make_run, section
+
+
+def mutual_loss(local: nn.Module, meme: nn.Module, alpha: float, beta: float) -> BatchLoss:
+    """FML's own objective on two modules, as its client round computes it."""
+    alg = make_run("fml", "mlp", federation(), "sequential", fake_data()).alg
+    assert isinstance(alg, FML)
+    return alg.batch_loss([local, meme], ClientTask(0, 1, 0.1, {"alpha": alpha, "beta": beta}, None, {}))
+
+
+def proximal_loss(model: nn.Module, mu: float) -> BatchLoss:
+    """FedProx's own objective, anchored (as in its client round) at the state the client received."""
+    received = {name: p.detach().clone() for name, p in model.named_parameters()}
+    alg = make_run("fedprox", "mlp", federation(), "sequential", fake_data(),
+                   section("fedprox").model_copy(update={"mu": mu})).alg
+    assert isinstance(alg, FedProx)
+    return alg.batch_loss([model], ClientTask(0, 1, 0.1, {}, received, {}))
 
 
 def _pair() -> tuple[nn.Linear, nn.Linear, torch.Tensor, torch.Tensor]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from fmlpipe.fl.stage import run_train
+from fmlpipe.train.stage import run_train
 from fmlpipe.paths import Paths
 
 from tests.fl.conftest import small_params

@@ -8,12 +8,15 @@ import torch
 import fmlpipe.fl.personal as personal_mod
 from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelPool, init_state
 from fmlpipe.fl.personal import Layout, PersonalStates
+from fmlpipe.fl.roster import Roster
 from fmlpipe.fl.seeding import LOCAL_INIT
 
+POOL = ModelPool({GLOBAL: "mlp", LOCAL: "mlp"}, (1, 16, 16), 3, torch.device("cpu"))
 
-def _states(model: str = "mlp", clients: int = 5) -> PersonalStates:
-    pool = ModelPool({GLOBAL: model, LOCAL: model}, (1, 16, 16), 3, torch.device("cpu"))
-    return PersonalStates(pool, 7, LOCAL_INIT, clients)
+
+def _states(clients: int = 5) -> PersonalStates:
+    roster = Roster.uniform("mlp", "mlp", clients, 3)
+    return PersonalStates(roster, POOL.device, lambda cid: init_state(POOL.get(LOCAL), 7, LOCAL_INIT, cid))
 
 
 @pytest.fixture(params=["memory", "file"])
@@ -25,7 +28,7 @@ def table(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> st
 
 def test_a_client_starts_from_its_seeded_init_and_only_used_clients_exist(table: str) -> None:
     states = _states()
-    expected = init_state(states.pool.get(LOCAL), 7, LOCAL_INIT, 3)
+    expected = init_state(POOL.get(LOCAL), 7, LOCAL_INIT, 3)
     got = states.get(3)
     assert got.keys() == expected.keys()
     assert all(torch.equal(got[k], expected[k]) for k in expected)
@@ -42,14 +45,14 @@ def test_put_get_and_stacked_gather_scatter_round_trip(table: str) -> None:
     states.scatter([4, 1], {k: v.flip(0) for k, v in stacked.items()})
     assert all(torch.equal(states.get(4)[k], states.get(0)[k]) for k in a)
     assert all(torch.equal(states.get(1)[k], a[k]) for k in a)
-    assert sorted(states.states) == [0, 1, 2, 4]
+    assert sorted(cid for cid, _ in states.items()) == [0, 1, 2, 4]
 
 
 def test_states_property_loads_what_a_checkpoint_holds(table: str) -> None:
     source = _states()
     source.put(1, {k: torch.full_like(v, 0.5) for k, v in source.get(1).items()})
     target = _states()
-    target.states = source.states
+    target.load(source.items())
     assert target.clients() == [1]
     assert all(torch.equal(target.get(1)[k], source.get(1)[k]) for k in source.get(1))
 

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from fmlpipe.config.schema import FmlParams, LrScheduleParams
+from fmlpipe.config.schema import LrScheduleParams
+from fmlpipe.fl.algorithms.fml import FmlParams, balance_at_round
 from fmlpipe.fl.optim import lr_at_round
-from fmlpipe.fl.schedule import balance_at_round
-from fmlpipe.fl.simulation import participants_per_round, sample_clients
+from fmlpipe.fl.sampling import participants_per_round, sample_clients
 
 
 def _fml(**kw: object) -> FmlParams:

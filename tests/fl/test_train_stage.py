@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import fmlpipe.fl.stage as stage
+import fmlpipe.train.stage as stage
 from fmlpipe.errors import ParamsError
-from fmlpipe.fl.stage import run_train
+from fmlpipe.train.stage import run_train
 from fmlpipe.model_files import load_model
 from fmlpipe.paths import Paths
 
@@ -86,9 +86,9 @@ def test_resume_after_interruption_is_bit_identical(
     calls: list[int] = []
     real_round = stage.simulate
 
-    def counting(alg, state, rounds, on_round):  # type: ignore[no-untyped-def]
+    def counting(alg, backend, pool, state, rounds, on_round):  # type: ignore[no-untyped-def]
         calls.append(state.round)
-        return real_round(alg, state, rounds, on_round)
+        return real_round(alg, backend, pool, state, rounds, on_round)
 
     monkeypatch.setattr(stage, "simulate", counting)
     run_train(params, project, algorithm)
@@ -100,7 +100,7 @@ def test_checkpoint_of_other_params_is_not_resumed(project: Paths, monkeypatch: 
     run_train(small_params(rounds=1), project, "fedavg")
     starts: list[int] = []
     real = stage.simulate
-    monkeypatch.setattr(stage, "simulate", lambda alg, s, r, cb: (starts.append(s.round), real(alg, s, r, cb))[1])
+    monkeypatch.setattr(stage, "simulate", lambda alg, b, p, s, r, cb: (starts.append(s.round), real(alg, b, p, s, r, cb))[1])
     params = small_params(rounds=1)
     params = with_section(params, "federation", optimizer=params.federation.optimizer.model_copy(update={"lr": 0.02}))
     run_train(params, project, "fedavg")
@@ -112,19 +112,21 @@ def test_local_only_has_no_global_model_and_fedavg_finetunes(project: Paths) -> 
     assert not (project.run_dir("local") / "models" / "global.safetensors").exists()
     assert "acc_global_test" not in _rows(project.run_dir("local") / "history.csv")[0]
     params = small_params(rounds=1)
-    params = params.model_copy(update={"algorithms": params.algorithms.model_copy(
-        update={"fedavg": params.algorithms.fedavg.model_copy(update={"finetune_epochs": 1})})})
     run_train(params, project, "fedavg")
     row = _rows(project.run_dir("fedavg") / "history.csv")[0]
     assert float(row["acc_personalized_mean"]) == float(row["acc_global_local_mean"])
-    assert float(row["acc_finetuned_mean"]) > float(row["acc_personalized_mean"])
+    params = params.model_copy(update={"algorithms": {**params.algorithms, "fedavg_ft": {"finetune_epochs": 1}}})
+    run_train(params, project, "fedavg_ft")
+    tuned = _rows(project.run_dir("fedavg_ft") / "history.csv")[0]
+    assert tuned["acc_global_local_mean"] == row["acc_global_local_mean"]  # the same FedAvg training
+    assert float(tuned["acc_personalized_mean"]) > float(tuned["acc_global_local_mean"])
 
 
 @pytest.mark.parametrize(
     ("algorithm", "federation", "message"),
     [
         (None, {}, "train needs --algorithm NAME"),
-        ("fedsgd", {}, "--algorithm 'fedsgd' is not a known algorithm (known: fml, fedavg, fedprox, local)"),
+        ("fedsgd", {}, "--algorithm 'fedsgd' is not a known algorithm (known: fml, fedavg, fedavg_ft, fedprox, local)"),
         ("fml", {"clients_per_round": 11}, "federation.clients_per_round=11 exceeds the 10 clients"),
     ],
 )

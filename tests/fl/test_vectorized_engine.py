@@ -7,36 +7,34 @@ from typing import Any
 
 import pytest
 import torch
+from torch.nn import functional as F
 
-from fmlpipe.fl.algorithms.base import Algorithm, ClientResult
-from fmlpipe.fl.batch_plan import plan_round
-from fmlpipe.fl.engine import train_round
+from fmlpipe.fl.engines.batch_plan import plan_round
+from fmlpipe.fl.engines.vectorized import step_function, train_chunk
 from fmlpipe.fl.local_train import LocalSettings
 from fmlpipe.fl.modelpool import GLOBAL, init_state
+from fmlpipe.fl.protocol import ClientResult
 from fmlpipe.fl.seeding import GLOBAL_INIT, SHUFFLE
-from fmlpipe.fl.vectorized import step_function, train_chunk
 
-from tests.conftest import small_params
-from tests.fl.fakes import SIZES, adam, fake_data, federation, make_algorithm, sgd
+from tests.fl.fakes import SIZES, adam, fake_data, federation, make_run, section, sgd
 
 CLIP = 0.2  # max gradient norm: well under the norms of these batches, so clipping acts
 
 SECTIONS: dict[str, Any] = {
     "fedavg": None,
-    "fedprox": small_params().algorithms.fedprox.model_copy(update={"mu": 0.5}),
-    "fml": small_params().algorithms.fml.model_copy(update={"alpha": 0.3, "beta": 0.8}),
+    "fedprox": section("fedprox").model_copy(update={"mu": 0.5}),
+    "fml": section("fml").model_copy(update={"alpha": 0.3, "beta": 0.8}),
     "local": None,
 }
 
 
 def _round(engine: str, algorithm: str, model: str, dtype: torch.dtype, compiled: bool = False,
            **fed: Any) -> tuple[list[ClientResult], dict[int, dict[str, torch.Tensor]]]:
-    alg: Algorithm = make_algorithm(algorithm, model, federation(engine=engine, **fed), engine,
-                                    fake_data(dtype), SECTIONS[algorithm], compiled)
-    alg.round_values(1, 1)
-    global_state = init_state(alg.ctx.pool.get(GLOBAL), 0, GLOBAL_INIT) if alg.uses_global else None
-    results = train_round(alg, list(range(len(SIZES))), global_state, rnd=3, lr=fed["optimizer"].lr)
-    return results, alg.ctx.personal.states
+    run = make_run(algorithm, model, federation(engine=engine, **fed), engine, fake_data(dtype), SECTIONS[algorithm],
+                   compiled)
+    global_state = run.global_state()
+    results = run.round(list(range(len(SIZES))), global_state, rnd=3, lr=fed["optimizer"].lr)
+    return results, run.personal
 
 
 def _assert_same(a: tuple[list[ClientResult], dict[int, Any]], b: tuple[list[ClientResult], dict[int, Any]],
@@ -47,9 +45,9 @@ def _assert_same(a: tuple[list[ClientResult], dict[int, Any]], b: tuple[list[Cli
         assert ra.losses.keys() == rb.losses.keys()
         for name in ra.losses:
             assert ra.losses[name] == pytest.approx(rb.losses[name], abs=atol)
-        assert (ra.state is None) == (rb.state is None)
-        for key in ra.state or {}:
-            torch.testing.assert_close(ra.state[key], rb.state[key], rtol=0, atol=atol)
+        assert (ra.sent is None) == (rb.sent is None)
+        for key in ra.sent or {}:
+            torch.testing.assert_close(ra.sent[key], rb.sent[key], rtol=0, atol=atol)
     assert personal_a.keys() == personal_b.keys()
     for cid in personal_a:
         for key in personal_a[cid]:
@@ -75,7 +73,7 @@ def test_adam_with_clipping_matches_sequential(algorithm: str, model: str) -> No
     # In float64: Adam divides by sqrt(v), so on a coordinate whose gradient is a near-cancelling
     # sum, float32 rounding (~1e-7) of the batch sums becomes a step of order lr; that is a
     # property of Adam in float32, not of either engine. float64 shows the engines agree.
-    kw = {"optimizer": adam(), "grad_clip": CLIP}
+    kw = {"optimizer": adam(state="per_round"), "grad_clip": CLIP}  # persistent Adam is not vectorized
     with _default_dtype(torch.float64):
         _assert_same(_round("sequential", algorithm, model, torch.float64, **kw),
                      _round("vectorized", algorithm, model, torch.float64, **kw), atol=1e-10)
@@ -89,10 +87,10 @@ def test_compiled_step_matches_sequential() -> None:
 
 
 def test_clipping_is_active_in_these_runs() -> None:
-    alg = make_algorithm("fedavg", "mlp", federation(optimizer=sgd(), grad_clip=CLIP), "sequential", fake_data())
-    module = alg.ctx.pool.load(GLOBAL, init_state(alg.ctx.pool.get(GLOBAL), 0, GLOBAL_INIT))
-    x, y = alg.client_xy(0)
-    alg.batch_loss([module], None)(x[:8], y[:8])[0].backward()
+    run = make_run("fedavg", "mlp", federation(optimizer=sgd(), grad_clip=CLIP), "sequential", fake_data())
+    module = run.pool.load(GLOBAL, init_state(run.pool.get(GLOBAL), 0, GLOBAL_INIT))
+    x, y = run.alg.client_xy(0)
+    F.cross_entropy(module(x[:8]), y[:8]).backward()
     assert torch.sqrt(sum((p.grad**2).sum() for p in module.parameters())) > 2 * CLIP
 
 
@@ -103,18 +101,20 @@ def test_a_client_out_of_data_is_not_touched_by_the_padded_steps() -> None:
     settings = LocalSettings.from_params(fed)
     states = []
     for stop in (None, 2):
-        alg = make_algorithm("fml", "mlp", fed, "vectorized", fake_data(), SECTIONS["fml"])
+        run = make_run("fml", "mlp", fed, "vectorized", fake_data(), SECTIONS["fml"])
+        alg = run.alg
         plan = plan_round(alg.ctx.data, range(len(SIZES)), settings, 0, SHUFFLE, 1)
         assert plan.steps[-1] == 2 and plan.cids[-1] == 1 and plan.num_steps > 2
         if stop is not None:
             plan = type(plan)(plan.cids, [min(s, stop) for s in plan.steps], plan.rows[:stop], plan.weight[:stop])
-        global_state = init_state(alg.ctx.pool.get(GLOBAL), 0, GLOBAL_INIT)
+        global_state = run.global_state()
         k = len(plan.cids)
-        stacks = [alg.ctx.personal.gather(plan.cids),
+        personal = [alg.initial_personal(cid, run.pool) for cid in plan.cids]
+        stacks = [{n: torch.stack([p[n] for p in personal]) for n in personal[0] if "/" not in n},
                   {n: t.unsqueeze(0).repeat(k, *[1] * t.dim()) for n, t in global_state.items()}]
-        step = step_function(alg.objective, [alg.ctx.pool.get(slot.role) for slot in alg.slots], compiled=False)
+        step = step_function(alg.objective, [run.pool.get(slot.role) for slot in alg.slots], compiled=False)
         train_chunk(step, stacks, plan, alg.ctx.data.train_x, alg.ctx.data.train_y, settings, fed.optimizer.lr,
-                    global_state)
+                    global_state, alg.round_values(1, 1))
         states.append([{n: t[-1] for n, t in stack.items()} for stack in stacks])
     for full, stopped in zip(*states):
         for name in full:

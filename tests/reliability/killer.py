@@ -25,8 +25,9 @@ def die() -> None:
 def main() -> None:
     point, nth = sys.argv[1], int(sys.argv[2])
     args = sys.argv[sys.argv.index("--") + 1 :]
-    import fmlpipe.fl.checkpoint as checkpoint
     import fmlpipe.fl.simulation as simulation
+    import fmlpipe.train.checkpoint as checkpoint
+    from fmlpipe.fl.backend import LocalBackend
     from fmlpipe.io import atomic_path
 
     calls = {"n": 0}
@@ -42,7 +43,7 @@ def main() -> None:
         return wrapper
 
     if point == "round":
-        simulation.train_round = nth_call(simulation.train_round)
+        LocalBackend.train = nth_call(LocalBackend.train)  # type: ignore[method-assign]
     elif point == "evaluation":
         real_eval = simulation.evaluate_round
 

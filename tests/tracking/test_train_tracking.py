@@ -12,9 +12,9 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-import fmlpipe.fl.stage as stage
+import fmlpipe.train.stage as stage
 from fmlpipe.data.store import load_prepared
-from fmlpipe.fl.stage import run_train
+from fmlpipe.train.stage import run_train
 from fmlpipe.model_files import load_model
 from fmlpipe.partition.result import Partition
 from fmlpipe.paths import Paths

@@ -13,16 +13,17 @@ import torch
 
 from fmlpipe.bench.settings import Case
 from fmlpipe.data.store import load_prepared
-from fmlpipe.fl.algorithms import ALGORITHMS
+from fmlpipe.fl.algorithms import configured
 from fmlpipe.fl.data import federated_data
 from fmlpipe.fl.device import make_deterministic, resolve_device
-from fmlpipe.fl.context import build_context
 from fmlpipe.fl.modelpool import GLOBAL, init_state
+from fmlpipe.fl.sampling import participants_per_round, sample_clients
 from fmlpipe.fl.seeding import GLOBAL_INIT
-from fmlpipe.fl.simulation import RunState, participants_per_round, sample_clients, simulate
+from fmlpipe.fl.simulation import RunState, simulate
 from fmlpipe.models.flops import flops_per_sample
 from fmlpipe.partition.result import Partition
 from fmlpipe.paths import Paths
+from fmlpipe.train.context import build_run
 
 MATMUL_SIZE = 2048
 TRAIN_PASSES = 3  # a training sample costs one forward and a backward of about two forwards
@@ -56,18 +57,17 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
     make_deterministic()
     matmul = matmul_flops(device)
     data = federated_data(load_prepared(paths), Partition.load(paths.partition_file), device)
-    cls = ALGORITHMS[case.algorithm]
-    ctx = build_context(params, data, device, cls)
-    pool, seed = ctx.pool, ctx.seed
-    alg = cls(ctx, getattr(params.algorithms, case.algorithm))
-    state = RunState(0, init_state(pool.get(GLOBAL), seed, GLOBAL_INIT) if cls.uses_global else None)
+    cls, section = configured(params)[case.algorithm]
+    run = build_run(params, data, device, cls, section)
+    pool, seed = run.pool, params.base.seed
+    state = RunState(global_state=init_state(pool.get(GLOBAL), seed, GLOBAL_INIT) if cls.uses_global else None)
     rounds: list[tuple[float, float]] = []
 
     def on_round(s: RunState) -> None:
         _sync(device)
         rounds.append((s.train_seconds, s.eval_seconds))
 
-    simulate(alg, state, case.rounds, on_round)
+    simulate(run.alg, run.backend, pool, state, case.rounds, on_round)
     train = [b[0] - a[0] for a, b in zip([(0.0, 0.0), *rounds], rounds)]
     evals = [b[1] - a[1] for a, b in zip([(0.0, 0.0), *rounds], rounds)]
     count = participants_per_round(params.federation.clients_per_round, data.num_clients)
@@ -82,8 +82,8 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
     flops = flops_per_train_sample * sum(samples[steady]) / sum(train[steady])
     return {
         **case.to_dict(),
-        "engine_used": ctx.engine,
-        "compiled": ctx.compiled,
+        "engine_used": run.engine.name,
+        "compiled": run.engine.compiled,
         "device": str(device),
         "threads": torch.get_num_threads(),
         "participants": count,

@@ -75,7 +75,7 @@ def _raw_params(case: Case) -> dict[str, Any]:
         "federation": {
             "rounds": case.rounds, "clients_per_round": case.clients_per_round, "local_epochs": 1,
             "local_steps": None, "batch_size": case.batch_size, "eval_every": 1, "aggregation": "weighted",
-            "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005},
+            "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005, "state": "persistent"},
             "lr_schedule": {"name": "constant", "step_rounds": 10, "gamma": 0.1},
             "grad_clip": None, "engine": case.engine,
         },
@@ -84,7 +84,7 @@ def _raw_params(case: Case) -> dict[str, Any]:
         "algorithms": {
             "fml": {"alpha": 0.5, "beta": 0.5, "schedule": "constant", "alpha_target": 0.5,
                     "beta_target": 0.5, "step_every": 10, "step_size": 0.4},
-            "fedavg": {"finetune_epochs": 0},
+            "fedavg": {},
         },
         "tracking": {"enabled": False, "uri": None, "experiment": "bench"},
         "variants": {},

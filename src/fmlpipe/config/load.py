@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import ValidationError
@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from fmlpipe.config.schema import Params, Section
 from fmlpipe.config.variants import apply_variant
 from fmlpipe.errors import ParamsError
+
+S = TypeVar("S", bound=Section)
 
 
 def load_params(path: str | Path, variant: str | None = None) -> Params:
@@ -45,13 +47,25 @@ def parse_params(raw: dict[str, Any], source: str = "params") -> Params:
         raise ParamsError(f"{source}: {line}") from None
 
 
-def describe(exc: ValidationError) -> str:
+def parse_section(cls: type[S], raw: Any, key: str, source: str = "params") -> S:
+    """Validate one section ``raw`` found at ``key`` (e.g. ``algorithms.fml``) with its own
+    class: sections whose shape the config package does not know (each algorithm's)."""
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: {key} must be a mapping of keys to values, got {type(raw).__name__}")
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as exc:
+        line = describe(exc, prefix=key, root=cls).replace("\r", "\\r").replace("\n", "\\n")
+        raise ParamsError(f"{source}: {line}") from None
+
+
+def describe(exc: ValidationError, prefix: str = "", root: type[Section] = Params) -> str:
     """One line for the first validation error: key path, offending value, what is allowed."""
     err = exc.errors(include_url=False)[0]
-    key = ".".join(str(part) for part in err["loc"])
+    key = ".".join(str(part) for part in ([prefix] if prefix else []) + list(err["loc"]))
     kind = err["type"]
     if kind == "extra_forbidden":
-        parent = _model_at(err["loc"][:-1])
+        parent = _model_at(err["loc"][:-1], root)
         allowed = ", ".join(f.alias or n for n, f in parent.model_fields.items()) if parent else "see params.yaml"
         return f"unknown key '{key}' (allowed here: {allowed})"
     if kind == "missing":
@@ -63,9 +77,9 @@ def describe(exc: ValidationError) -> str:
     return f"{key}={err['input']!r}: {message}"
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[Section] | None:
+def _model_at(loc: tuple[Any, ...], root: type[Section] = Params) -> type[Section] | None:
     """The section class at a key path, to list the keys allowed there."""
-    model: type[Section] = Params
+    model: type[Section] = root
     for part in loc:
         field = next(
             (f for name, f in model.model_fields.items() if part in (name, f.alias)), None

@@ -20,6 +20,10 @@ class Section(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
+    def describe(self) -> str:
+        """``key value, ...`` of every key, for a report's description of the setting."""
+        return ", ".join(f"{key} {value}" for key, value in self.model_dump().items())
+
 
 class BaseParams(Section):
     seed: int = Field(ge=0, le=2**32 - 1)
@@ -50,6 +54,9 @@ class OptimizerParams(Section):
     lr: float = Field(gt=0.0, le=10.0)
     momentum: float = Field(ge=0.0, lt=1.0)
     weight_decay: float = Field(ge=0.0, le=1.0)
+    # persistent: a model that stays on its client keeps its optimizer state across rounds;
+    # per_round: every model starts each round with a fresh optimizer.
+    state: Literal["persistent", "per_round"]
 
 
 class LrScheduleParams(Section):
@@ -152,35 +159,6 @@ class TasksParams(Section):
         return any(t != FULL_TASK for t in (*self.cycle, *self.overrides.values()))
 
 
-class FmlParams(Section):
-    alpha: float = Field(ge=0.0, le=1.0)
-    beta: float = Field(ge=0.0, le=1.0)
-    schedule: Literal["constant", "step", "linear"]
-    alpha_target: float = Field(ge=0.0, le=1.0)
-    beta_target: float = Field(ge=0.0, le=1.0)
-    step_every: int = Field(ge=1)
-    step_size: float = Field(ge=0.0, le=1.0)
-
-
-class FedAvgParams(Section):
-    finetune_epochs: int = Field(ge=0, le=100)
-
-
-class FedProxParams(FedAvgParams):
-    mu: float = Field(ge=0.0, le=1e4)
-
-
-class LocalParams(Section):
-    pass
-
-
-class AlgorithmsParams(Section):
-    fml: FmlParams | None = None
-    fedavg: FedAvgParams | None = None
-    fedprox: FedProxParams | None = None
-    local: LocalParams | None = None
-
-
 class TrackingParams(Section):
     enabled: bool
     uri: str | None
@@ -198,6 +176,6 @@ class Params(Section):
     federation: FederationParams
     models: ModelsParams
     tasks: TasksParams
-    algorithms: AlgorithmsParams
+    algorithms: dict[str, dict[str, Any]]  # name -> section, typed by the algorithm (fl.algorithms.configured)
     tracking: TrackingParams
     variants: dict[str, dict[str, Any]]

@@ -13,6 +13,7 @@ from typing import Any
 
 from fmlpipe.config import Params
 from fmlpipe.errors import DataError
+from fmlpipe.fl.algorithms import configured
 from fmlpipe.evaluate.runs import RunRecord, json_number, read_json
 from fmlpipe.paths import Paths
 
@@ -77,19 +78,9 @@ def _optimizer(params: Params) -> str:
 
 
 def _algorithm_settings(params: Params) -> list[tuple[str, str]]:
-    """``(algorithm, "key value, ...")`` for each configured algorithm; FML's schedule targets
-    only where a schedule moves alpha and beta."""
-    settings = []
-    for name, section in params.algorithms:
-        if section is None:
-            continue
-        values = section.model_dump()
-        if name == "fml":  # targets matter to a moving schedule, step sizes to `step` alone
-            unused = {"constant": ("alpha_target", "beta_target", "step_every", "step_size"),
-                      "linear": ("step_every", "step_size")}.get(values["schedule"], ())
-            values = {key: value for key, value in values.items() if key not in unused}
-        settings.append((name, ", ".join(f"{key} {value}" for key, value in values.items())))
-    return settings
+    """``(algorithm, "key value, ...")`` for each configured algorithm, as its params describe
+    themselves (``Section.describe``)."""
+    return [(name, section.describe()) for name, (_, section) in configured(params).items()]
 
 
 def _scheme_params(partition: dict[str, Any]) -> tuple[tuple[str, Any], ...]:

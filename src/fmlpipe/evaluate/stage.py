@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fmlpipe.config import Params
-from fmlpipe.errors import ParamsError
 from fmlpipe.evaluate.figures import accuracy_by_round_png, client_accuracy_png
 from fmlpipe.evaluate.reports import ReportPaths
 from fmlpipe.evaluate.runs import load_runs
 from fmlpipe.evaluate.setting import load_setting
+from fmlpipe.fl.algorithms import configured
 from fmlpipe.evaluate.table import (
     AlgorithmSummary,
     accuracy_by_round_csv,
@@ -44,11 +44,8 @@ class Comparison:
 
 
 def configured_algorithms(params: Params) -> tuple[str, ...]:
-    """The sections present under ``algorithms``, in their schema order (fml, fedavg, fedprox, local)."""
-    names = tuple(name for name, section in params.algorithms if section is not None)
-    if not names:
-        raise ParamsError("algorithms: no algorithm section present; evaluate compares at least one")
-    return names
+    """The sections present under ``algorithms``, in the params file's order (each validated)."""
+    return tuple(configured(params))
 
 
 def run_evaluate(params: Params, paths: Paths) -> Comparison:

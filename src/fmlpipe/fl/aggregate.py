@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-State = dict[str, torch.Tensor]
+from fmlpipe.fl.protocol import State
 
 
 def average_states(states: Sequence[State], weights: Sequence[float]) -> State:

@@ -10,8 +10,6 @@ import torch
 from torch import nn
 
 from fmlpipe.config.schema import FederationParams, OptimizerParams
-from fmlpipe.fl.modelpool import train_layout
-from fmlpipe.fl.optim import make_optimizer
 
 # (x, y) -> (loss to minimize, {model name: its loss for the record}).
 BatchLoss = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
@@ -60,21 +58,21 @@ def batch_indices(n: int, s: LocalSettings, gen: torch.Generator) -> Iterator[to
 
 def train_local(
     modules: Sequence[nn.Module],
+    optimizers: Sequence[torch.optim.Optimizer],
     batch_loss: BatchLoss,
     x: torch.Tensor,
     y: torch.Tensor,
     settings: LocalSettings,
-    lr: float,
     gen: torch.Generator,
 ) -> dict[str, float]:
-    """Train ``modules`` together on (x, y); returns each model's mean batch loss.
+    """Train ``modules`` together on (x, y), ``optimizers[i]`` stepping ``modules[i]``; returns
+    each model's mean batch loss.
 
     The models' losses are summed before one backward: their parameters are disjoint and each
     peer term is detached, so each model receives exactly the gradient of its own loss.
     """
     for module in modules:
-        train_layout(module).train()
-    optimizers = [make_optimizer(m.parameters(), settings.optimizer, lr) for m in modules]
+        module.train()
     sums: dict[str, torch.Tensor] = {}
     batches = 0
     for idx in batch_indices(x.shape[0], settings, gen):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from fmlpipe.fl.aggregate import State
+from fmlpipe.fl.protocol import State
 from fmlpipe.fl.seeding import GLOBAL_RNG, seeded_torch
 from fmlpipe.models.registry import build_model
 

@@ -1,4 +1,4 @@
-"""Each client's private model state (FML's local model, local-only's model), kept compact.
+"""Each client's personal state (its own model, private head, optimizer state), kept compact.
 
 A client's state is one row of bytes in a [clients, row_bytes] table, never a module or
 an optimizer per client; clients whose models differ in shape (``fl.roster``: another local
@@ -15,13 +15,12 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import torch
 
-from fmlpipe.fl.aggregate import State
-from fmlpipe.fl.heads import initial_head
-from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelKey, ModelPool, init_state
+from fmlpipe.fl.modelpool import LOCAL, ModelKey
+from fmlpipe.fl.protocol import State
 from fmlpipe.fl.roster import Roster
 
 RAM_TABLE_LIMIT = 1 << 30  # bytes; above this (all tables together) a CPU table goes to a file
@@ -95,65 +94,63 @@ class _FileRows:
 
 
 class PersonalStates:
-    """Each client's private model state, created from a per-client seed on first use.
-    ``roster`` says each client's model (default: every client the pool's local model)."""
+    """Every client's personal state (``fl.protocol``), one row per client in a table per
+    layout. A client's row is made by ``init(cid)`` on first use (its algorithm's initial
+    personal state, from the client's own seed), so untouched clients cost nothing. Clients are
+    laid out by ``roster.key(LOCAL, cid)``: clients with the same own architecture and task
+    have states of the same shape."""
 
-    def __init__(self, pool: ModelPool, seed: int, init_tag: int, num_clients: int, roster: Roster | None = None):
-        self.pool, self.seed, self.init_tag, self.num_clients = pool, seed, init_tag, num_clients
-        self.roster = roster or Roster.uniform(pool.archs.get(GLOBAL, pool.archs[LOCAL]), pool.archs[LOCAL],
-                                               num_clients, pool.num_classes)
-        self._key = [self.roster.key(LOCAL, cid) for cid in range(num_clients)]
-        self._row: list[int] = []  # a client's row in its model's table
+    def __init__(self, roster: Roster, device: torch.device, init: Callable[[int], State]):
+        self.roster, self.device, self.init = roster, device, init
+        self._key = [roster.key(LOCAL, cid) for cid in range(roster.num_clients)]
+        self._row: list[int] = []  # a client's row in its layout's table
         self._count: dict[ModelKey, int] = {}
         for key in self._key:
             self._row.append(self._count.get(key, 0))
             self._count[key] = self._row[-1] + 1
         self._tables: dict[ModelKey, tuple[Layout, _TensorRows | _FileRows]] = {}
         self._bytes = 0
-        self._present = [False] * num_clients
-        # The parallel engine's workers read and write states concurrently (fl.parallel).
+        self._present = [False] * roster.num_clients
+        # The parallel engine's workers read and write states concurrently (fl.engines.parallel).
         self._lock = threading.RLock()
 
-    def _init(self, cid: int) -> State:
-        state = init_state(self.pool.module(self._key[cid]), self.seed, self.init_tag, cid)
-        return {**state, **initial_head(self.pool, self.roster, self.seed, cid)}
-
-    def _table(self, key: ModelKey, template: State) -> tuple[Layout, _TensorRows | _FileRows]:
+    def _table(self, key: ModelKey, template: Mapping[str, torch.Tensor]) -> tuple[Layout, _TensorRows | _FileRows]:
         if key not in self._tables:
-            layout = Layout(template)
-            device, size = self.pool.device, self._count[key] * layout.row_bytes
+            layout = Layout(dict(template))
+            size = self._count[key] * layout.row_bytes
             self._bytes += size
-            if device.type == "cpu" and self._bytes > RAM_TABLE_LIMIT:
+            if self.device.type == "cpu" and self._bytes > RAM_TABLE_LIMIT:
                 self._tables[key] = layout, _FileRows(self._count[key], layout.row_bytes)
             else:
-                self._tables[key] = layout, _TensorRows(self._count[key], layout.row_bytes, device)
+                self._tables[key] = layout, _TensorRows(self._count[key], layout.row_bytes, self.device)
         return self._tables[key]
 
-    def _same_model(self, cids: Sequence[int]) -> ModelKey:
+    def _same_layout(self, cids: Sequence[int]) -> ModelKey:
         keys = {self._key[cid] for cid in cids}
         if len(keys) != 1:
             raise ValueError(f"clients {list(cids)} have models of different shapes and cannot be stacked")
         return keys.pop()
 
     def gather(self, cids: Sequence[int]) -> Stacked:
-        """The states of ``cids`` (clients of one model), stacked in that order (fresh tensors on
-        the device)."""
-        key = self._same_model(cids)
+        """The states of ``cids`` (clients of one layout), stacked in that order (fresh tensors
+        on the device)."""
+        key = self._same_layout(cids)
         with self._lock:
             for cid in cids:
                 if not self._present[cid]:
-                    self.put(cid, self._init(cid))
+                    self.put(cid, self.init(cid))
             layout, rows = self._tables[key]
             raw = rows.read([self._row[cid] for cid in cids])
-        return layout.decode(raw.to(self.pool.device))
+        return layout.decode(raw.to(self.device))
 
     def scatter(self, cids: Sequence[int], stacked: Mapping[str, torch.Tensor]) -> None:
         """Store ``stacked[name][i]`` as client ``cids[i]``'s state."""
         with self._lock:
-            layout, rows = self._table(self._same_model(cids), {name: t[0] for name, t in stacked.items()})
+            layout, rows = self._table(self._same_layout(cids), {name: t[0] for name, t in stacked.items()})
             rows.write([self._row[cid] for cid in cids], layout.encode(stacked))
             for cid in cids:
                 self._present[cid] = True
+
     def get(self, cid: int) -> State:
         return {name: t[0] for name, t in self.gather([cid]).items()}
 
@@ -164,14 +161,10 @@ class PersonalStates:
         """The clients that have a state (trained, evaluated or loaded)."""
         return [cid for cid, present in enumerate(self._present) if present]
 
-    @property
-    def states(self) -> dict[int, State]:
-        """Every present client's state, materialized (checkpoints and run outputs)."""
-        return {cid: self.get(cid) for cid in self.clients()}
-
-    @states.setter
-    def states(self, states: Mapping[int, State]) -> None:
-        self.load(states.items())
+    def items(self) -> Iterator[tuple[int, State]]:
+        """Every present client's state, one at a time (checkpoints and run outputs)."""
+        for cid in self.clients():
+            yield cid, self.get(cid)
 
     def load(self, states: Iterable[tuple[int, State]]) -> None:
         for cid, state in states:

@@ -33,10 +33,10 @@ class Roster:
 
     @classmethod
     def from_params(cls, params: Params, num_clients: int, num_classes: int, device: torch.device,
-                    shared_model: bool) -> Roster:
+                    shared_model: bool, private_heads: bool = False) -> Roster:
         """Fails with one line on a label map that does not fit the dataset or an override for a
         client that does not exist. ``shared_model``: the algorithm aggregates a global model
-        (its head is then kept per client when tasks differ)."""
+        (its head is then kept per client when tasks differ, or always with ``private_heads``)."""
         models, tasks = params.models, params.tasks
         for key, overrides in (("models.local_overrides", models.local_overrides), ("tasks.overrides", tasks.overrides)):
             bad = [cid for cid in overrides if not 0 <= cid < num_clients]
@@ -52,7 +52,7 @@ class Roster:
         classes = {FULL_TASK: num_classes, **{name: max(labels) + 1 for name, labels in tasks.label_maps.items()}}
         learned = tuple(tasks.task_for(c) for c in range(num_clients))
         return cls(models.global_, tuple(models.local_for(c) for c in range(num_clients)), learned, classes, luts,
-                   private_heads=shared_model and set(learned) != {FULL_TASK})
+                   private_heads=shared_model and (private_heads or set(learned) != {FULL_TASK}))
 
     @property
     def num_clients(self) -> int:

@@ -9,30 +9,20 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import numpy as np
 from mlflow.entities import Metric
 
-from fmlpipe.fl.simulation import Row, RunState
+from fmlpipe.metrics import CLIENT, ROUND, Row, RunLog
+from fmlpipe.tracking.clients import ClientInfo
 from fmlpipe.model_files import load_model
 from fmlpipe.tracking.runs import RunRef, connect, create_run, live_run, log_metrics, set_tags
 from fmlpipe.tracking.store import TrackingStore
 
 ROUND_MARK = "round"  # logged last each round: the last round whose metrics are all in
 COMPLETE_TAG = "fmlpipe.complete"
-
-
-@dataclass(frozen=True)
-class ClientInfo:
-    name: str  # client-007
-    train_samples: int
-    test_samples: int
-    label_histogram: tuple[int, ...]
-    arch: str  # the architecture of the client's own model (``models.local_for``)
-    task: str  # the task it learns (``tasks.task_for``)
 
 
 def _metrics(row: Row, step: int, skip: tuple[str, ...]) -> list[Metric]:
@@ -93,26 +83,26 @@ class MlflowTrainTracker:
         ref.save(self.ref_path)
         return ref
 
-    def on_round(self, state: RunState) -> None:
+    def on_round(self, state: RunLog) -> None:
         """Log every round completed since the last logged one, one batch per run."""
         if state.round <= self.logged:
             return
         new = range(self.logged + 1, state.round + 1)
         for row in state.client_rows:
-            if row["round"] in new:
-                name = self.clients[int(row["client"])].name
-                log_metrics(self.client, self.ref.client_runs[name], _metrics(row, int(row["round"]), ("round", "client")))
-        evaluated = {int(r["round"]): r for r in state.history}
+            if row[ROUND] in new:
+                name = self.clients[int(row[CLIENT])].name
+                log_metrics(self.client, self.ref.client_runs[name], _metrics(row, int(row[ROUND]), (ROUND, CLIENT)))
+        evaluated = {int(r[ROUND]): r for r in state.history}
         parent: list[Metric] = []
         for row in state.rounds_log:
-            if row["round"] in new:
-                step = int(row["round"])
-                parent += _metrics({**row, **evaluated.get(step, {})}, step, ("round",))
+            if row[ROUND] in new:
+                step = int(row[ROUND])
+                parent += _metrics({**row, **evaluated.get(step, {})}, step, (ROUND,))
         log_metrics(self.client, self.ref.run_id, parent)
         log_metrics(self.client, self.ref.run_id, [Metric(ROUND_MARK, float(state.round), int(time.time() * 1000), state.round)])
         self.logged = state.round
 
-    def finish(self, state: RunState, run_dir: Path) -> None:
+    def finish(self, state: RunLog, run_dir: Path) -> None:
         """Attach models and result files once, then close every run as FINISHED."""
         if self.client.get_run(self.ref.run_id).data.tags.get(COMPLETE_TAG) != "true":
             models = run_dir / "models"

@@ -1,32 +1,48 @@
-"""The algorithm registry: adding an algorithm is one new file and one line here (plus its
-params section in ``config.schema``)."""
+"""The algorithm registry: adding an algorithm is one new file (its class and its params class)
+and one line here. ``params.yaml``'s ``algorithms`` section says which of them run."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
 from fmlpipe.config import Params
+from fmlpipe.config.load import parse_section
+from fmlpipe.config.schema import Section
 from fmlpipe.errors import ParamsError
-from fmlpipe.fl.algorithms.base import Algorithm, SimContext
+from fmlpipe.fl.algorithms.base import Algorithm
 from fmlpipe.fl.algorithms.fedavg import FedAvg
+from fmlpipe.fl.algorithms.fedavg_ft import FedAvgFT
 from fmlpipe.fl.algorithms.fedprox import FedProx
 from fmlpipe.fl.algorithms.fml import FML
 from fmlpipe.fl.algorithms.local_only import LocalOnly
 
 ALGORITHMS: dict[str, type[Algorithm]] = {
-    cls.name: cls for cls in (FML, FedAvg, FedProx, LocalOnly)
+    cls.name: cls for cls in (FML, FedAvg, FedAvgFT, FedProx, LocalOnly)
 }
 
 
-def algorithm_class(name: str | None, configured: dict[str, BaseModel | None]) -> type[Algorithm]:
+def configured(params: Params, source: str = "params") -> dict[str, tuple[type[Algorithm], Section]]:
+    """Every section under ``algorithms``, in the file's order: its algorithm and its params,
+    validated by the algorithm's own params class. Raises :class:`ParamsError` naming the key."""
+    if not params.algorithms:
+        raise ParamsError(f"{source}: algorithms: no algorithm section present (known: {', '.join(ALGORITHMS)})")
+    out = {}
+    for name, raw in params.algorithms.items():
+        if name not in ALGORITHMS:
+            raise ParamsError(f"{source}: algorithms.{name} is not a known algorithm (known: {', '.join(ALGORITHMS)})")
+        cls = ALGORITHMS[name]
+        out[name] = cls, parse_section(cls.params_class, raw, f"algorithms.{name}", source)
+    return out
+
+
+def algorithm_class(name: str | None, params: Params) -> tuple[type[Algorithm], Section]:
     """Check ``--algorithm NAME`` against the registry and the params' ``algorithms`` section."""
     if name is None:
         raise ParamsError("train needs --algorithm NAME (one of the sections under `algorithms` in params)")
     if name not in ALGORITHMS:
         raise ParamsError(f"--algorithm {name!r} is not a known algorithm (known: {', '.join(ALGORITHMS)})")
-    if configured.get(name) is None:
+    sections = configured(params)
+    if name not in sections:
         raise ParamsError(f"--algorithm {name!r} has no section algorithms.{name} in params")
-    return ALGORITHMS[name]
+    return sections[name]
 
 
 def refuse_heterogeneity(cls: type[Algorithm], params: Params) -> None:

@@ -19,14 +19,17 @@ ADAM_EPS = 1e-8
 
 
 class StackedOptimizer:
-    """A fresh optimizer (zero state) over stacked leaves, as clients are stateless."""
+    """An optimizer over stacked leaves, fresh (zero state) unless ``state`` gives each leaf's
+    saved moments (``state[m][i]``: moment ``m`` of leaf ``i``, [K, ...]; SGD: the momentum
+    buffer; a model kept on its client resumes its SGD momentum, ``fl.optim``)."""
 
-    def __init__(self, leaves: list[torch.Tensor], opt: OptimizerParams, lr: float):
+    def __init__(self, leaves: list[torch.Tensor], opt: OptimizerParams, lr: float,
+                 state: list[list[torch.Tensor]] | None = None):
         self.leaves, self.opt, self.lr = leaves, opt, lr
         self.steps = 0
         moments = 2 if opt.name == "adam" else int(opt.momentum != 0)
         # Zero-initialized momentum equals torch's "clone the first gradient": 0 * m + g == g.
-        self.state = [[torch.zeros_like(p) for p in leaves] for _ in range(moments)]
+        self.state = state if state is not None else [[torch.zeros_like(p) for p in leaves] for _ in range(moments)]
 
     def step(self, active: int, grads: list[torch.Tensor]) -> None:
         """Update clients ``[:active]`` with their gradients ``grads`` ([active, ...] each; used

@@ -7,22 +7,20 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from fmlpipe.fl.aggregate import State
 from fmlpipe.fl.algorithms.base import Algorithm
-from fmlpipe.fl.heads import split_personal
+from fmlpipe.fl.backend import Backend
 from fmlpipe.fl.modelpool import LOCAL
-from fmlpipe.fl.simulation import Row, RunState
+from fmlpipe.fl.personal_parts import split
+from fmlpipe.fl.protocol import State
+from fmlpipe.fl.simulation import RunState, global_models
 from fmlpipe.io import write_json, write_text
+from fmlpipe.metrics import ACC_GLOBAL_LOCAL, ACC_GLOBAL_TEST, ACC_PERSONALIZED, LOSS_GLOBAL_TEST, Row, client_name
 from fmlpipe.model_files import architecture, save_model
 
 SavedModel = tuple[State, dict[str, object]]
 """(weights, architecture as ``model_files.architecture`` records it)."""
 
-FINAL_KEYS = ("acc_personalized", "acc_global_local", "acc_finetuned")
-
-
-def client_name(cid: int) -> str:
-    return f"client-{cid:03d}"
+FINAL_KEYS = (ACC_PERSONALIZED, ACC_GLOBAL_LOCAL, ACC_GLOBAL_TEST, LOSS_GLOBAL_TEST)
 
 
 def csv_text(rows: Sequence[Row]) -> str:
@@ -42,25 +40,25 @@ def final_metrics(algorithm: str, state: RunState) -> dict[str, object]:
     last = state.history[-1]
     metrics: dict[str, object] = {"algorithm": algorithm, "rounds": state.round}
     for key, value in last.items():
-        if key.startswith(FINAL_KEYS) or key.startswith(("acc_global_test", "loss_global_test")):
+        if key.startswith(FINAL_KEYS):
             metrics[key] = value
     return metrics
 
 
-def run_models(alg: Algorithm, global_state: State | None) -> dict[str, SavedModel]:
+def run_models(alg: Algorithm, backend: Backend, global_state: State | None) -> dict[str, SavedModel]:
     """The models a run leaves, by file name: ``global`` (the shared model of the headline
     task), ``global-<task>`` for each other task, and each client's own model (``client-007``)
     in its own architecture, with its task."""
     roster, shape = alg.ctx.roster, alg.ctx.data.input_shape
     out: dict[str, SavedModel] = {}
-    shared = alg.global_models(global_state)
+    shared = global_models(alg, backend, global_state)
     for task in sorted(shared, key=lambda t: t != roster.headline_task):
         name = "global" if task == roster.headline_task else f"global-{task}"
         out[name] = shared[task], {**architecture(roster.global_arch, shape, roster.classes[task]), "task": task}
     if LOCAL in alg.roles:
-        for cid, state in sorted(alg.ctx.personal.states.items()):
+        for cid, state in sorted(backend.states(), key=lambda item: item[0]):
             key = roster.key(LOCAL, cid)
-            out[client_name(cid)] = (split_personal(state)[0],
+            out[client_name(cid)] = (split(state).own,
                                      {**architecture(key.arch, shape, key.num_classes), "task": roster.tasks[cid]})
     return out
 

@@ -5,21 +5,22 @@ uninterrupted run bit for bit, because every random draw derives from (seed, rou
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from fmlpipe.fl.aggregate import State
+from fmlpipe.fl.protocol import State
 from fmlpipe.fl.simulation import RunState
 from fmlpipe.io import remove_stale_temps, write_tensors
 
 _LOGS = ("rounds_log", "history", "client_rows")
 
 
-def save_checkpoint(path: Path, state: RunState, personal: dict[int, State], fingerprint: str) -> None:
+def save_checkpoint(path: Path, state: RunState, personal: Iterable[tuple[int, State]], fingerprint: str) -> None:
     tensors = {f"global/{k}": v for k, v in (state.global_state or {}).items()}
-    for cid, client_state in personal.items():
+    for cid, client_state in personal:
         tensors.update({f"personal/{cid}/{k}": v for k, v in client_state.items()})
     meta = {
         "fingerprint": fingerprint,
