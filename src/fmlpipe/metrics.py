@@ -35,6 +35,15 @@ LOSS_GLOBAL_TEST = "loss_global_test"
 
 STATS = ("mean", "std", "min", "p10")  # a per-client metric summarized across clients
 
+# FML's scheduled balance, recorded per round.
+ALPHA = "alpha"
+BETA = "beta"
+
+# A finished run's verdicts (``metrics.json``).
+CONVERGED = "converged"  # true when training levelled off (``stats.convergence``)
+CONVERGENCE = "convergence"  # the one-line reason
+PERSONALIZED_MODEL = "personalized_model"  # what the run's acc_personalized measures
+
 
 def stat_name(metric: str, stat: str) -> str:
     """``acc_personalized_mean`` from ``acc_personalized`` and ``mean``."""

@@ -16,6 +16,7 @@ class StageOptions:
     algorithm: str | None = None
     match: str = "*"  # summarize: the variants whose names match this glob
     out: str = "reports"  # summarize: output folder, relative to the pipeline folder
+    reference: str | None = None  # summarize: the variant every other one is set against
     env: Mapping[str, str] = field(default_factory=dict)  # the process environment, read at the CLI
 
 
@@ -56,7 +57,7 @@ def _evaluate(params: Params, paths: Paths, options: StageOptions) -> object:
 def _summarize(params: Params, paths: Paths, options: StageOptions) -> object:
     from fmlpipe.summary.stage import run_summarize
 
-    return run_summarize(params, paths, options.match, options.out)
+    return run_summarize(params, paths, options.match, options.out, options.reference)
 
 
 # Imports live inside the runners so `fmlpipe stages` and `--help` stay fast (no torch import).

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from fmlpipe.evaluate.figures import MAX_GROUPED_CLIENTS, accuracy_by_round_png, client_accuracy_png
 from fmlpipe.evaluate.runs import RoundPoint, RunRecord, Spread, Timing
-from fmlpipe.evaluate.table import AlgorithmSummary, accuracy_by_round_csv, best, client_accuracy_csv
+import pytest
+
+from fmlpipe.evaluate.compare import AlgorithmSummary
+from fmlpipe.evaluate.table import accuracy_by_round_csv, best, client_accuracy_csv
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -26,9 +29,15 @@ def test_best_names_every_tied_algorithm_and_skips_absent_values() -> None:
     assert best(summaries[2:], "acc_global_test") == ()
     tied = [_run("a", [0.5], None, [0.5]), _run("b", [0.5], None, [0.5])]
     assert best([AlgorithmSummary.of(r) for r in tied], "acc_personalized_min") == ("a", "b")
-    assert summaries[2].to_dict() == {
+    # clients 1.0 and 0.0: sample std sqrt(0.5), t(0.975, 1) = 12.7062047, half width 12.7062047 * 0.5
+    half = 12.706204736174707 * 0.5
+    row = summaries[2].to_dict()
+    assert (row.pop("acc_personalized_ci_low"), row.pop("acc_personalized_ci_high")) == pytest.approx(
+        (0.5 - half, 0.5 + half), rel=1e-12)
+    assert row == {
         "rounds": 1, "acc_personalized_mean": 0.5, "acc_personalized_std": 0.0, "acc_personalized_min": 0.0,
-        "acc_personalized_p10": 0.0, "acc_global_test": None, "train_seconds": 1.5}
+        "acc_personalized_p10": 0.0, "best_round": 1, "acc_personalized_best_mean": 0.5, "acc_global_test": None,
+        "train_seconds": 1.5, "converged": None}
 
 
 def test_csvs_put_personalized_columns_first_then_globals() -> None:

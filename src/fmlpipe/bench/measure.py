@@ -56,7 +56,7 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
     device = resolve_device(params.base.device)
     make_deterministic()
     matmul = matmul_flops(device)
-    data = federated_data(load_prepared(paths), Partition.load(paths.partition_file), device)
+    data = federated_data(load_prepared(paths), Partition.load(paths.partition_file), device, params.data.normalize)
     cls, section = configured(params)[case.algorithm]
     run = build_run(params, data, device, cls, section)
     pool, seed = run.pool, params.base.seed

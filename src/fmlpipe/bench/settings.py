@@ -68,7 +68,7 @@ def _raw_params(case: Case) -> dict[str, Any]:
     return {
         "base": {"seed": 0, "device": "auto"},
         "data": {"dataset": "fashion_mnist", "root": "data/raw", "download": False,
-                 "train_fraction": case.data_fraction, "per_class_cap": None},
+                 "train_fraction": case.data_fraction, "per_class_cap": None, "normalize": True},
         "partition": {"scheme": case.scheme, "num_clients": case.num_clients, "alpha": 0.1,
                       "classes_per_client": 2, "quantity_distribution": "lognormal", "sigma": 1.0,
                       "min_samples": 20, "local_test_fraction": 0.1},  # 54k of 60k samples train
@@ -86,6 +86,7 @@ def _raw_params(case: Case) -> dict[str, Any]:
                     "beta_target": 0.5, "step_every": 10, "step_size": 0.4},
             "fedavg": {},
         },
+        "convergence": {"window": 3, "tolerance": 0.05},
         "tracking": {"enabled": False, "uri": None, "experiment": "bench"},
         "variants": {},
     }

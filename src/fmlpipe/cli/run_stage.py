@@ -30,6 +30,10 @@ def run_stage(
                                                        "glob (e.g. 'fmnist_*').")] = "*",
     out: Annotated[str, typer.Option("--out", help="summarize: output folder, relative to the params file's "
                                                    "folder.")] = "reports",
+    reference: Annotated[
+        str | None, typer.Option("--reference", help="summarize: set every variant against this one (its name "
+                                                     "without the _s<k> seed suffix, e.g. 'base').")
+    ] = None,
 ) -> None:
     """Run one pipeline stage (what `dvc repro` calls)."""
     with reported(ctx):
@@ -39,4 +43,5 @@ def run_stage(
         from fmlpipe.fl.algorithms import configured  # torch: not for --help
 
         configured(parsed, f"{params} (variant {variant})" if variant else str(params))
-        STAGES[stage].run(parsed, Paths.of(params, variant), StageOptions(algorithm=algorithm, match=match, out=out, env=dict(os.environ)))
+        STAGES[stage].run(parsed, Paths.of(params, variant), StageOptions(algorithm=algorithm, match=match, out=out, reference=reference,
+                                                                           env=dict(os.environ)))

@@ -36,6 +36,9 @@ class DataParams(Section):
     download: bool
     train_fraction: float = Field(gt=0.0, le=1.0)
     per_class_cap: int | None = Field(ge=1)
+    # Inputs as (x - mean) / std per channel, the mean and std of the dataset's whole training
+    # split (recorded by ``prepare``); False: pixel values in [0, 1].
+    normalize: bool
 
 
 class PartitionParams(Section):
@@ -159,6 +162,15 @@ class TasksParams(Section):
         return any(t != FULL_TASK for t in (*self.cycle, *self.overrides.values()))
 
 
+class ConvergenceParams(Section):
+    """When a run counts as converged: in every stretch of rounds at one learning rate (before
+    each lr decay, and at the end), the mean train loss of the last ``window`` rounds is within
+    ``tolerance`` (relative) of the ``window`` rounds before (``stats.convergence``)."""
+
+    window: int = Field(ge=1, le=1000)
+    tolerance: float = Field(gt=0.0, lt=1.0)
+
+
 class TrackingParams(Section):
     enabled: bool
     uri: str | None
@@ -176,6 +188,7 @@ class Params(Section):
     federation: FederationParams
     models: ModelsParams
     tasks: TasksParams
+    convergence: ConvergenceParams
     algorithms: dict[str, dict[str, Any]]  # name -> section, typed by the algorithm (fl.algorithms.configured)
     tracking: TrackingParams
     variants: dict[str, dict[str, Any]]

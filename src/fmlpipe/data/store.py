@@ -71,6 +71,7 @@ def save_prepared(
         "test_class_counts": _class_counts(raw.test_y, num_classes),
         "raw_train_count": len(raw.train_y),
         "raw_files": dict(raw.files),
+        **pixel_statistics(raw.train_x),
     }
     json.dumps(full)  # a card that cannot be written must fail before the dataset is replaced
     write_tensors(paths.dataset_file, tensors)
@@ -101,6 +102,18 @@ def load_prepared(paths: Paths) -> PreparedDataset:
     if missing:
         raise DataError(f"{paths.dataset_file}: lacks tensors {', '.join(missing)}: {RERUN}")
     return PreparedDataset(**{name: tensors[name] for name in TENSORS}, card=card)
+
+
+def pixel_statistics(images: torch.Tensor) -> dict[str, list[float]]:
+    """Per-channel mean and standard deviation of uint8 ``images`` [N, C, H, W] on the [0, 1]
+    scale: what ``data.normalize`` subtracts and divides by. Summed in exact integers, so the
+    figures do not depend on summation order or thread count."""
+    values = images.transpose(0, 1).reshape(images.shape[1], -1).to(torch.int64)
+    n = values.shape[1]
+    sums, squares = values.sum(dim=1).tolist(), (values * values).sum(dim=1).tolist()
+    mean = [s / n / 255 for s in sums]
+    std = [((q / n) / 255**2 - m * m) ** 0.5 for q, m in zip(squares, mean)]
+    return {"pixel_mean": mean, "pixel_std": std}
 
 
 def _class_counts(labels: torch.Tensor, num_classes: int) -> list[int]:

@@ -10,12 +10,26 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fmlpipe.errors import DataError
+from fmlpipe.metrics import (
+    ACC_GLOBAL_TEST,
+    ACC_PERSONALIZED,
+    ALPHA,
+    BETA,
+    CLIENT,
+    CONVERGED,
+    CONVERGENCE,
+    PARTICIPANTS,
+    PERSONALIZED_MODEL,
+    ROUND,
+    STATS,
+    stat_name,
+)
 from fmlpipe.paths import Paths
 
 
@@ -31,12 +45,14 @@ class Spread:
 
 @dataclass(frozen=True)
 class RoundPoint:
-    """One evaluated round of ``history.csv``; ``acc_global_test`` is None without a global model."""
+    """One evaluated round of ``history.csv``; ``acc_global_test`` is None without a global
+    model, ``balance`` (FML's alpha and beta in force) None for other algorithms."""
 
     round: int
     participants: int
     acc_personalized_mean: float
     acc_global_test: float | None
+    balance: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -50,7 +66,7 @@ class Timing:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One algorithm's finished run, as the comparison needs it."""
+    """One algorithm's finished run, as the comparison and the summary need it."""
 
     algorithm: str
     rounds: int
@@ -59,10 +75,24 @@ class RunRecord:
     history: tuple[RoundPoint, ...]
     final_clients: tuple[float, ...]  # acc_personalized at the last evaluated round, index = client id
     timing: Timing
+    clients_by_round: Mapping[int, tuple[float, ...]] = field(default_factory=dict)  # every evaluated round
+    converged: bool | None = None  # None: the run recorded no convergence check
+    convergence: str = ""  # why (``stats.convergence``)
+    personalized_model: str = ""  # what ``acc_personalized`` measures
 
     @property
     def evaluated_rounds(self) -> tuple[int, ...]:
         return tuple(point.round for point in self.history)
+
+    @property
+    def best(self) -> RoundPoint:
+        """The evaluated round of the highest mean personalized accuracy (the earliest on a tie):
+        what the FML paper reports; optimistic, since it picks the round after seeing test accuracy."""
+        return max(self.history, key=lambda point: (point.acc_personalized_mean, -point.round))
+
+    def clients_at(self, rnd: int) -> tuple[float, ...]:
+        """Every client's personalized accuracy at evaluated round ``rnd``."""
+        return self.clients_by_round.get(rnd, self.final_clients if rnd == self.rounds else ())
 
 
 def rerun_hint(algorithm: str) -> str:
@@ -120,9 +150,9 @@ def _cell(row: dict[str, str], key: str, path: Path, hint: str) -> float:
 
 
 def _round(row: dict[str, str], path: Path, hint: str) -> int:
-    value = _cell(row, "round", path, hint)
+    value = _cell(row, ROUND, path, hint)
     if value != int(value) or value < 1:
-        raise DataError(f"{path}: round={row['round']!r} is not a round number: {hint}")
+        raise DataError(f"{path}: round={row[ROUND]!r} is not a round number: {hint}")
     return int(value)
 
 
@@ -137,17 +167,21 @@ def load_run(paths: Paths, algorithm: str) -> RunRecord:
     rounds = metrics.get("rounds")
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise DataError(f"{metrics_path}: 'rounds' is {rounds!r}, expected a round number >= 1: {hint}")
-    spread = Spread(*(json_number(metrics, f"acc_personalized_{stat}", metrics_path, hint)
-                      for stat in ("mean", "std", "min", "p10")))
-    global_test = optional_number(metrics, "acc_global_test", metrics_path, hint)
+    spread = Spread(*(json_number(metrics, stat_name(ACC_PERSONALIZED, stat), metrics_path, hint) for stat in STATS))
+    global_test = optional_number(metrics, ACC_GLOBAL_TEST, metrics_path, hint)
+    converged = metrics.get(CONVERGED)
+    if converged is not None and not isinstance(converged, bool):
+        raise DataError(f"{metrics_path}: {CONVERGED!r} is {converged!r}, expected true or false: {hint}")
 
     history_path = run_dir / "history.csv"
-    columns = ["round", "participants", "acc_personalized_mean"]
-    columns += ["acc_global_test"] if global_test is not None else []
+    mean_key = stat_name(ACC_PERSONALIZED, "mean")
+    columns = [ROUND, PARTICIPANTS, mean_key]
+    columns += [ACC_GLOBAL_TEST] if global_test is not None else []
     history = tuple(
-        RoundPoint(_round(row, history_path, hint), int(_cell(row, "participants", history_path, hint)),
-                   _cell(row, "acc_personalized_mean", history_path, hint),
-                   _cell(row, "acc_global_test", history_path, hint) if global_test is not None else None)
+        RoundPoint(_round(row, history_path, hint), int(_cell(row, PARTICIPANTS, history_path, hint)),
+                   _cell(row, mean_key, history_path, hint),
+                   _cell(row, ACC_GLOBAL_TEST, history_path, hint) if global_test is not None else None,
+                   (_cell(row, ALPHA, history_path, hint), _cell(row, BETA, history_path, hint)) if ALPHA in row else None)
         for row in _read_csv(history_path, columns, hint)
     )
     numbers = [point.round for point in history]
@@ -156,20 +190,25 @@ def load_run(paths: Paths, algorithm: str) -> RunRecord:
                         f"{metrics_path} (a stale or partial run): {hint}")
 
     clients_path = run_dir / "clients.csv"
-    last = [(int(_cell(row, "client", clients_path, hint)), _cell(row, "acc_personalized", clients_path, hint))
-            for row in _read_csv(clients_path, ["round", "client", "acc_personalized"], hint)
-            if _round(row, clients_path, hint) == rounds]
+    by_round: dict[int, list[tuple[int, float]]] = {}
+    for row in _read_csv(clients_path, [ROUND, CLIENT, ACC_PERSONALIZED], hint):
+        by_round.setdefault(_round(row, clients_path, hint), []).append(
+            (int(_cell(row, CLIENT, clients_path, hint)), _cell(row, ACC_PERSONALIZED, clients_path, hint)))
+    last = by_round.get(rounds, [])
     final = dict(last)
     if not last or sorted(final) != list(range(len(last))):  # a repeated client shrinks the dict
         raise DataError(f"{clients_path}: round {rounds} does not list clients 0..N-1 once each "
                         f"(found {sorted(cid for cid, _ in last)}): {hint}")
+    clients_by_round = {rnd: tuple(acc for _, acc in sorted(rows)) for rnd, rows in by_round.items()
+                        if sorted(cid for cid, _ in rows) == list(range(len(final)))}
 
     timing_path = run_dir / "timing.json"
     timing_data = read_json(timing_path, hint)
     timing = Timing(*(json_number(timing_data, key, timing_path, hint)
                       for key in ("train_seconds", "eval_seconds", "seconds_per_round")))
-    return RunRecord(algorithm, rounds, spread, global_test, history,
-                     tuple(final[cid] for cid in sorted(final)), timing)
+    return RunRecord(algorithm, rounds, spread, global_test, history, tuple(final[cid] for cid in sorted(final)),
+                     timing, clients_by_round, converged, str(metrics.get(CONVERGENCE, "")),
+                     str(metrics.get(PERSONALIZED_MODEL, "")))
 
 
 def load_runs(paths: Paths, algorithms: Sequence[str]) -> tuple[RunRecord, ...]:

@@ -17,6 +17,7 @@ from fmlpipe.fl.algorithms import configured
 from fmlpipe.evaluate.runs import RunRecord, json_number, read_json
 from fmlpipe.paths import Paths
 
+INPUTS = {True: "standardized per channel by the training split's pixel mean and std", False: "pixel values in [0, 1]"}
 PREPARE_HINT = "run `dvc repro` or `fmlpipe run-stage prepare`"
 PARTITION_HINT = "run `dvc repro` or `fmlpipe run-stage partition`"
 
@@ -45,6 +46,15 @@ class Setting:
     rounds: int
     participants: int
     params: Params
+    test_sizes: tuple[int, ...] = ()  # each client's local test split
+
+    def noise_note(self) -> str:
+        """How coarse per-client figures are: a split of n images moves in steps of 100/n points."""
+        if not self.test_sizes:
+            return ""
+        small, large = min(self.test_sizes), max(self.test_sizes)
+        return (f"Local test splits hold {small}–{large} images, so one client's accuracy moves in steps of "
+                f"{100 / max(small, 1):.1f} points on the smallest: worst-client and 10th-percentile figures are coarse.")
 
     def lines(self) -> list[str]:
         fed, models = self.params.federation, self.params.models
@@ -61,6 +71,7 @@ class Setting:
             f"(clients_per_round {fed.clients_per_round}), {work}, batch size {fed.batch_size}, "
             f"{fed.aggregation} aggregation",
             f"optimizer: {_optimizer(self.params)}",
+            f"inputs: {INPUTS[self.params.data.normalize]}",
             f"models: global {models.global_}, local {models.local}",
             *(f"{name}: {text}" for name, text in _algorithm_settings(self.params) if text),
         ]
@@ -74,7 +85,9 @@ def _optimizer(params: Params) -> str:
     text += f", weight decay {opt.weight_decay:g}, {schedule.name} lr schedule"
     if params.federation.grad_clip is not None:
         text += f", gradient clip {params.federation.grad_clip:g}"
-    return text
+    kept = ("kept across rounds by the models that stay on a client" if opt.state == "persistent"
+            else "fresh every round for every model")
+    return f"{text}; optimizer state {opt.state} ({kept})"
 
 
 def _algorithm_settings(params: Params) -> list[tuple[str, str]]:
@@ -118,4 +131,5 @@ def load_setting(params: Params, paths: Paths, runs: tuple[RunRecord, ...]) -> S
         rounds=runs[0].rounds,
         participants=runs[0].history[-1].participants,
         params=params,
+        test_sizes=tuple(int(n) for n in stats.get("test_sizes", [])),
     )

@@ -15,8 +15,8 @@ from fmlpipe.evaluate.reports import ReportPaths
 from fmlpipe.evaluate.runs import load_runs
 from fmlpipe.evaluate.setting import load_setting
 from fmlpipe.fl.algorithms import configured
+from fmlpipe.evaluate.compare import AlgorithmSummary, Verdict, verdicts
 from fmlpipe.evaluate.table import (
-    AlgorithmSummary,
     accuracy_by_round_csv,
     best,
     client_accuracy_csv,
@@ -32,15 +32,17 @@ class Comparison:
     """What the stage found and wrote: a caller can log the summaries and files to a tracker."""
 
     summaries: tuple[AlgorithmSummary, ...]
+    verdicts: tuple[Verdict, ...]  # FML against each baseline, clients paired
     best_personalized: tuple[str, ...]  # the algorithms with the highest mean personalized accuracy
     best_global: tuple[str, ...]  # the highest global-model test accuracy; () if none has a global model
     reports: ReportPaths
     files: tuple[Path, ...]  # every file written, in writing order
 
     def flat_metrics(self) -> dict[str, float]:
-        """``{"<algorithm>.<metric>": value}`` without the absent (None) values."""
+        """``{"<algorithm>.<metric>": value}`` of the numeric values (absent ones left out; a bool
+        as 0 or 1)."""
         return {f"{s.algorithm}.{key}": float(value) for s in self.summaries
-                for key, value in s.to_dict().items() if value is not None}
+                for key, value in s.to_dict().items() if isinstance(value, int | float)}
 
 
 def configured_algorithms(params: Params) -> tuple[str, ...]:
@@ -53,10 +55,11 @@ def run_evaluate(params: Params, paths: Paths) -> Comparison:
     runs = load_runs(paths, configured_algorithms(params))
     setting = load_setting(params, paths, runs)
     summaries = tuple(AlgorithmSummary.of(run) for run in runs)
+    found = verdicts(runs)
     reports = ReportPaths(paths.root)
-    metrics = metrics_json(summaries)
+    metrics = metrics_json(summaries, found)
     texts = {
-        reports.comparison: markdown(setting, summaries),
+        reports.comparison: markdown(setting, summaries, found),
         reports.accuracy_by_round_csv: accuracy_by_round_csv(runs),
         reports.client_accuracy_csv: client_accuracy_csv(runs),
     }
@@ -73,6 +76,7 @@ def run_evaluate(params: Params, paths: Paths) -> Comparison:
             tmp.write_bytes(png)
     return Comparison(
         summaries=summaries,
+        verdicts=tuple(found),
         best_personalized=best(summaries, "acc_personalized_mean"),
         best_global=best(summaries, "acc_global_test"),
         reports=reports,

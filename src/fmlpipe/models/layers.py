@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from fmlpipe.models import native_pool
 
@@ -20,3 +23,17 @@ def pool_relu(x: torch.Tensor) -> torch.Tensor:
     if native_pool.fits(x):
         return native_pool.pool_relu(x)
     return F.relu(F.max_pool2d(x, 2))
+
+
+def normalize_inputs(model: nn.Module, mean: Sequence[float], std: Sequence[float]) -> nn.Module:
+    """``model`` taking [0, 1] pixel inputs: a forward pre-hook standardizes them per channel, as
+    training did. The state dict and attributes stay the model's own (``torch.export`` keeps the hook)."""
+    m = torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1)
+
+    def standardize(_: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        x = args[0]
+        return ((x - m.to(x.device)) / s.to(x.device), *args[1:])
+
+    model.register_forward_pre_hook(standardize)
+    return model

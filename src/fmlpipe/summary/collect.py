@@ -1,12 +1,10 @@
-"""Read every variant's finished runs (what ``evaluate`` reads, plus the per-round columns a
-summary plots: the scheduled alpha/beta, and the clients a variant did not single out)."""
+"""Read every variant's finished runs through the reader ``evaluate`` uses, with what a summary
+adds: the seed each run belongs to, the scheduled alpha/beta, and the clients no variant singles out."""
 
 from __future__ import annotations
 
-import csv
 import fnmatch
 import re
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,11 +24,28 @@ class VariantRun:
 
     variant: str
     group: str  # the variant's name without its ``_s<seed>`` suffix
+    seed: int  # ``base.seed`` of the variant: runs of one seed pair up across algorithms and variants
     algorithm: str
     record: RunRecord
-    balance: dict[int, tuple[float, float]]  # round -> (alpha, beta), FML only
-    others: dict[int, float]  # round -> mean personalized accuracy of the clients not singled out
     singled_out: tuple[int, ...]  # clients with a ``models.local_overrides`` entry in any summarized variant
+
+    @property
+    def balance(self) -> dict[int, tuple[float, float]]:
+        """Round -> (alpha, beta) in force, FML only."""
+        return {p.round: p.balance for p in self.record.history if p.balance is not None}
+
+    @property
+    def others(self) -> dict[int, float]:
+        """Round -> mean personalized accuracy of the clients no variant singles out (empty when
+        none is singled out: then every client is one of the "others" and the figure says nothing new)."""
+        if not self.singled_out:
+            return {}
+        out = {}
+        for rnd, accs in sorted(self.record.clients_by_round.items()):
+            kept = [acc for cid, acc in enumerate(accs) if cid not in self.singled_out]
+            if kept:
+                out[rnd] = sum(kept) / len(kept)
+        return out
 
 
 def variant_params(params: Params, name: str, source: str) -> Params:
@@ -41,7 +56,7 @@ def variant_params(params: Params, name: str, source: str) -> Params:
 
 def collect(params: Params, pipeline: Path, source: str, match: str = "*") -> list[VariantRun]:
     """The runs of every variant whose name matches the glob ``match``, in the order
-    ``variants`` lists them."""
+    ``variants`` lists them, read as ``evaluate`` reads them."""
     names = [name for name in params.variants if fnmatch.fnmatchcase(name, match)]
     if not names:
         known = ", ".join(params.variants) or "none defined"
@@ -55,25 +70,6 @@ def collect(params: Params, pipeline: Path, source: str, match: str = "*") -> li
     for name, vparams in varied.items():
         paths = Paths.of(pipeline / "params.yaml", name)
         for record in load_runs(paths, configured_algorithms(vparams)):
-            run_dir = paths.run_dir(record.algorithm)
-            group = SEED_SUFFIX.sub("", name)
-            out.append(VariantRun(name, group, record.algorithm, record, _balance(run_dir / "history.csv"),
-                                  _others(run_dir / "clients.csv", set(singled)) if singled else {}, singled))
+            out.append(VariantRun(name, SEED_SUFFIX.sub("", name), vparams.base.seed, record.algorithm, record,
+                                  singled))
     return out
-
-
-def _balance(path: Path) -> dict[int, tuple[float, float]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows or "alpha" not in rows[0]:
-        return {}
-    return {int(r["round"]): (float(r["alpha"]), float(r["beta"])) for r in rows}
-
-
-def _others(path: Path, singled: set[int]) -> dict[int, float]:
-    sums: dict[int, list[float]] = defaultdict(list)
-    with open(path, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            if int(row["client"]) not in singled:
-                sums[int(row["round"])].append(float(row["acc_personalized"]))
-    return {rnd: sum(v) / len(v) for rnd, v in sorted(sums.items()) if v}

@@ -80,7 +80,7 @@ def run_train(params: Params, paths: Paths, algorithm: str | None,
                           f"{len(partition.train)} clients of the partition (partition.num_clients)")
     device = resolve_device(params.base.device)
     make_deterministic()
-    data = federated_data(prepared, partition, device)
+    data = federated_data(prepared, partition, device, params.data.normalize)
     run = build_run(params, data, device, cls, section)
     alg, backend = run.alg, run.backend
 
@@ -110,7 +110,7 @@ def run_train(params: Params, paths: Paths, algorithm: str | None,
 
             state = simulate(alg, backend, run.pool, state, fed.rounds, after_round)
 
-        write_run_outputs(run_dir, cls.name, state, run_models(alg, backend, state.global_state))
+        write_run_outputs(run_dir, alg, state, run_models(alg, backend, state.global_state), params.convergence)
         tracker.finish(state, run_dir)
     except BaseException:
         tracker.fail()

@@ -26,6 +26,7 @@ from fmlpipe.fl.algorithms.base import Algorithm, Losses, SimContext, Slot, Valu
 from fmlpipe.fl.modelpool import GLOBAL, LOCAL
 from fmlpipe.fl.objectives import cross_entropy, kl_to_peer
 from fmlpipe.fl.protocol import State
+from fmlpipe.metrics import ALPHA, BETA
 
 MEME = "meme"
 
@@ -89,9 +90,9 @@ class FML(Algorithm):
 
     def round_values(self, rnd: int, rounds: int) -> dict[str, float]:
         alpha, beta = balance_at_round(self.params, rnd, rounds)
-        return {"alpha": alpha, "beta": beta}
+        return {ALPHA: alpha, BETA: beta}
 
     def objective(self, outputs: Sequence[torch.Tensor], y: torch.Tensor, weight: torch.Tensor | None,
                   params: Sequence[Mapping[str, torch.Tensor]], anchor: State | None, values: Values) -> Losses:
-        loss_local, loss_meme = mutual_terms(outputs[0], outputs[1], y, values["alpha"], values["beta"], weight)
+        loss_local, loss_meme = mutual_terms(outputs[0], outputs[1], y, values[ALPHA], values[BETA], weight)
         return loss_local + loss_meme, (loss_local, loss_meme)
