@@ -57,7 +57,7 @@ def _assert_same(a: tuple[list[ClientResult], dict[int, Any]], b: tuple[list[Cli
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
 @pytest.mark.parametrize("algorithm", ["fedavg", "fedprox", "fml", "local"])
 def test_sgd_with_momentum_decay_and_clipping_matches_sequential(algorithm: str, model: str) -> None:
-    # The cnn in float64: the sequential engine convolves channels-last (``train_layout``), whose
+    # The cnn in float64: the sequential engine convolves channels-last (``fast_layout``), whose
     # float32 rounding differs from vmap's convolutions by ~1e-7 per step, ~1e-4 after a round
     # with momentum; float64 shows the engines compute the same thing. The mlp in float32.
     kw = {"optimizer": sgd(), "grad_clip": CLIP}

@@ -37,7 +37,9 @@ def accuracy_by_round_png(runs: Sequence[RunRecord]) -> bytes:
     for i, run in enumerate(runs):
         color = f"C{i}"
         rounds = [p.round for p in run.history]
-        ax.plot(rounds, [100 * p.acc_personalized_mean for p in run.history], color=color, marker=marker,
+        measured = [p for p in run.history if p.acc_personalized_mean is not None]
+        ax.plot([p.round for p in measured], [100 * (p.acc_personalized_mean or 0.0) for p in measured], color=color,
+                marker=marker if len(measured) > 1 else "o",  # a single point (FedAvg-FT) shows as a dot
                 label=f"{run.algorithm}: personalized (mean over clients)")
         if run.acc_global_test is not None:
             ax.plot(rounds, [100 * (p.acc_global_test or 0.0) for p in run.history], color=color,

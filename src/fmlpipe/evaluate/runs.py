@@ -50,7 +50,7 @@ class RoundPoint:
 
     round: int
     participants: int
-    acc_personalized_mean: float
+    acc_personalized_mean: float | None  # None: not measured that round (FedAvg-FT: the last round only)
     acc_global_test: float | None
     balance: tuple[float, float] | None = None
 
@@ -88,7 +88,8 @@ class RunRecord:
     def best(self) -> RoundPoint:
         """The evaluated round of the highest mean personalized accuracy (the earliest on a tie):
         what the FML paper reports; optimistic, since it picks the round after seeing test accuracy."""
-        return max(self.history, key=lambda point: (point.acc_personalized_mean, -point.round))
+        measured = [point for point in self.history if point.acc_personalized_mean is not None]
+        return max(measured, key=lambda point: (point.acc_personalized_mean or 0.0, -point.round))
 
     def clients_at(self, rnd: int) -> tuple[float, ...]:
         """Every client's personalized accuracy at evaluated round ``rnd``."""
@@ -149,6 +150,11 @@ def _cell(row: dict[str, str], key: str, path: Path, hint: str) -> float:
     return value
 
 
+def _optional_cell(row: dict[str, str], key: str, path: Path, hint: str) -> float | None:
+    """A number, or None for an empty cell (a figure not measured that round)."""
+    return None if row.get(key, "") == "" else _cell(row, key, path, hint)
+
+
 def _round(row: dict[str, str], path: Path, hint: str) -> int:
     value = _cell(row, ROUND, path, hint)
     if value != int(value) or value < 1:
@@ -179,7 +185,7 @@ def load_run(paths: Paths, algorithm: str) -> RunRecord:
     columns += [ACC_GLOBAL_TEST] if global_test is not None else []
     history = tuple(
         RoundPoint(_round(row, history_path, hint), int(_cell(row, PARTICIPANTS, history_path, hint)),
-                   _cell(row, mean_key, history_path, hint),
+                   _optional_cell(row, mean_key, history_path, hint),
                    _cell(row, ACC_GLOBAL_TEST, history_path, hint) if global_test is not None else None,
                    (_cell(row, ALPHA, history_path, hint), _cell(row, BETA, history_path, hint)) if ALPHA in row else None)
         for row in _read_csv(history_path, columns, hint)
@@ -192,8 +198,10 @@ def load_run(paths: Paths, algorithm: str) -> RunRecord:
     clients_path = run_dir / "clients.csv"
     by_round: dict[int, list[tuple[int, float]]] = {}
     for row in _read_csv(clients_path, [ROUND, CLIENT, ACC_PERSONALIZED], hint):
-        by_round.setdefault(_round(row, clients_path, hint), []).append(
-            (int(_cell(row, CLIENT, clients_path, hint)), _cell(row, ACC_PERSONALIZED, clients_path, hint)))
+        accuracy = _optional_cell(row, ACC_PERSONALIZED, clients_path, hint)
+        if accuracy is not None:
+            by_round.setdefault(_round(row, clients_path, hint), []).append(
+                (int(_cell(row, CLIENT, clients_path, hint)), accuracy))
     last = by_round.get(rounds, [])
     final = dict(last)
     if not last or sorted(final) != list(range(len(last))):  # a repeated client shrinks the dict

@@ -1,4 +1,5 @@
-"""Accuracy and loss of a model on a set of examples, in large no-grad batches."""
+"""Accuracy and loss of a model on a set of examples, in large inference-mode batches, the
+model in its fast memory layout (``modelpool.fast_layout``)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from fmlpipe.fl.modelpool import fast_layout
+
 EVAL_BATCH = 2048
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """(accuracy, mean cross-entropy) of ``module`` in eval mode on (x, y)."""
     was_training = module.training
-    module.eval()
+    fast_layout(module).eval()
     correct = torch.zeros((), dtype=torch.int64, device=x.device)
     loss = torch.zeros((), dtype=torch.float64, device=x.device)
     for start in range(0, x.shape[0], EVAL_BATCH):
@@ -28,12 +31,12 @@ def evaluate(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float
     return int(correct) / n, float(loss) / n
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def grouped_accuracy(module: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: Sequence[torch.Tensor]) -> list[float]:
     """Accuracy of one model on many index sets into (x, y) (every client's local test
     split), in shared large batches instead of one small evaluation per set."""
     was_training = module.training
-    module.eval()
+    fast_layout(module).eval()
     flat = torch.cat(list(idx))
     hits = torch.empty(flat.shape[0], dtype=torch.int64, device=x.device)
     for start in range(0, flat.shape[0], EVAL_BATCH):

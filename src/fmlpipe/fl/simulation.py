@@ -81,11 +81,17 @@ def evaluate_global(alg: Algorithm, backend: Backend, pool: ModelPool,
     return row, global_acc
 
 
-def evaluate_round(alg: Algorithm, backend: Backend, pool: ModelPool, rnd: int,
-                   global_state: State | None) -> tuple[Row, list[Row]]:
-    """Every client's metrics and their summaries across clients."""
+def evaluate_round(alg: Algorithm, backend: Backend, pool: ModelPool, rnd: int, global_state: State | None,
+                   last: bool = True) -> tuple[Row, list[Row]]:
+    """Every client's metrics and their summaries across clients; an algorithm whose
+    personalized model costs training has it measured at the ``last`` round only."""
     row, global_acc = evaluate_global(alg, backend, pool, global_state)
-    personal = global_acc if alg.personalized_is_global else backend.evaluate(rnd, global_state)
+    if alg.personalized_is_global:
+        personal: list[float | None] = list(global_acc)
+    elif last or alg.personalize_every_round:
+        personal = list(backend.evaluate(rnd, global_state))
+    else:
+        personal = [None] * len(global_acc)
     clients: list[Row] = []
     for cid, (acc, own) in enumerate(zip(global_acc, personal)):
         metrics: Row = {CLIENT: cid}
@@ -137,7 +143,7 @@ def simulate(
         state.train_seconds += trained - start
         state.rounds_log.append(row)
         if rnd % fed.eval_every == 0 or rnd == rounds:
-            summary, clients = evaluate_round(alg, backend, pool, rnd, state.global_state)
+            summary, clients = evaluate_round(alg, backend, pool, rnd, state.global_state, last=rnd == rounds)
             state.history.append({**row, **summary})
             state.client_rows.extend({ROUND: rnd, **c} for c in clients)
             release_memory()

@@ -49,7 +49,8 @@ def by_round_png(runs: Sequence[VariantRun]) -> bytes:
     """Personalized mean and global test accuracy by round, one line per variant and algorithm."""
     fig = new_figure(13.0, 4.8)
     left, right = fig.subplots(1, 2)
-    _panel(left, runs, lambda r: {p.round: p.acc_personalized_mean for p in r.record.history},
+    _panel(left, runs, lambda r: {p.round: p.acc_personalized_mean for p in r.record.history
+                                  if p.acc_personalized_mean is not None},
            "Personalized accuracy (mean over clients)", "accuracy (%)")
     _panel(right, runs, lambda r: {p.round: p.acc_global_test for p in r.record.history
                                    if p.acc_global_test is not None}, "Global model, global test set", "accuracy (%)")

@@ -129,7 +129,8 @@ def by_round_csv(runs: Sequence[VariantRun]) -> str:
         balance, others = r.balance, r.others
         for point in r.record.history:
             alpha, beta = balance.get(point.round, ("", ""))
-            writer.writerow([r.variant, r.algorithm, point.round, point.acc_personalized_mean,
+            writer.writerow([r.variant, r.algorithm, point.round,
+                             "" if point.acc_personalized_mean is None else point.acc_personalized_mean,
                              "" if point.acc_global_test is None else point.acc_global_test,
                              others.get(point.round, ""), alpha, beta])
     return buffer.getvalue()

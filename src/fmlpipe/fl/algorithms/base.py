@@ -23,7 +23,7 @@ from fmlpipe.fl.data import FederatedData
 from fmlpipe.fl.evaluate import evaluate
 from fmlpipe.fl.heads import initial_head, share
 from fmlpipe.fl.local_train import BatchLoss, ClientDiverged, DivergenceError, LocalSettings, train_local
-from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelKey, ModelPool, init_state, state_of, train_layout
+from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelKey, ModelPool, init_state, state_of, fast_layout
 from fmlpipe.fl.objectives import cross_entropy
 from fmlpipe.fl.optim import fresh_state, load_state, make_optimizer, save_state
 from fmlpipe.fl.personal_parts import Parts, split
@@ -85,6 +85,9 @@ class Algorithm(ABC):
     # model itself (measured by the round loop, no personalized evaluation needed).
     personalized: ClassVar[str] = "the global model"
     personalized_is_global: ClassVar[bool] = False
+    # False where building the personalized model costs training (FedAvg-FT fine-tunes every
+    # client): it is measured at the last round only, so evaluation stays a small part of a run.
+    personalize_every_round: ClassVar[bool] = True
     params_class: ClassVar[type[Section]]  # the algorithm's section of ``params.yaml``
 
     def __init__(self, ctx: SimContext):
@@ -173,7 +176,7 @@ class Algorithm(ABC):
         """``slot``'s module for client ``task.cid``, in its training layout, holding the
         client's own model or the received global state with the client's head."""
         state = parts.own if slot.personal else {**_given(task.global_state), **parts.head}
-        return train_layout(pool.load(self.ctx.roster.key(slot.role, task.cid), state))
+        return fast_layout(pool.load(self.ctx.roster.key(slot.role, task.cid), state))
 
     def optimizers(self, modules: Sequence[nn.Module], parts: Parts, lr: float) -> list[torch.optim.Optimizer]:
         """One optimizer per slot; what the client keeps resumes its saved state."""

@@ -4,7 +4,8 @@ FedAvg trains the global model; each client's personalized model is that global 
 fine-tuned on the client's own training split for ``finetune_epochs`` (plain cross-entropy,
 a fresh optimizer at the base learning rate, batches seeded apart from training's). The
 fine-tuned copy is evaluated and discarded: it never reaches the server, and fine-tuning never
-sees a test split."""
+sees a test split. Fine-tuning every client costs as much as a training round, so it is done
+after the last round only: earlier rounds record the global model's accuracy alone."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pydantic import Field
 from fmlpipe.config.schema import Section
 from fmlpipe.fl.algorithms.base import SimContext, cross_entropy_loss
 from fmlpipe.fl.algorithms.fedavg import FedAvg
-from fmlpipe.fl.modelpool import GLOBAL, ModelKey, ModelPool, state_of, train_layout
+from fmlpipe.fl.modelpool import GLOBAL, ModelKey, ModelPool, state_of, fast_layout
 from fmlpipe.fl.optim import make_optimizer
 from fmlpipe.fl.protocol import ClientTask, State
 from fmlpipe.fl.seeding import FINETUNE_SHUFFLE
@@ -27,6 +28,7 @@ class FedAvgFT(FedAvg):
     name = "fedavg_ft"
     params_class = FedAvgFtParams
     personalized_is_global = False
+    personalize_every_round = False  # a fine-tuning epoch per client: the last round only
     personalized = "the global model fine-tuned on the client's training split"
 
     def __init__(self, ctx: SimContext, params: FedAvgFtParams):
@@ -37,7 +39,7 @@ class FedAvgFT(FedAvg):
                            pool: ModelPool) -> tuple[ModelKey, State]:
         assert global_state is not None
         key = self.ctx.roster.key(GLOBAL, cid)
-        module = train_layout(pool.load(key, global_state))
+        module = fast_layout(pool.load(key, global_state))
         lr = self.ctx.federation.optimizer.lr
         task = ClientTask(cid, rnd, lr, {}, global_state, {})
         optimizer = make_optimizer(module.parameters(), self.ctx.federation.optimizer, lr)
