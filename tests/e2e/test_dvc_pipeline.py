@@ -15,6 +15,8 @@ from tests.e2e.kit import copy_repo, ran as _ran, run as _run
 
 pytestmark = [pytest.mark.e2e, needs_fashion]
 
+ALGORITHMS = ("fml", "fedavg", "fedprox", "local", "fedavg_ft")  # as params.yaml lists them
+
 
 @pytest.fixture(scope="module")
 def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -39,20 +41,28 @@ def test_repro_runs_every_stage_then_nothing(repo_copy: Path) -> None:
     first = _run(["dvc", "repro"], repo_copy)
     stages = _ran(first)  # the train stages are independent: DVC may run them in any order
     assert stages[:2] == ["prepare", "partition"] and stages[-1] == "evaluate"
-    assert sorted(stages[2:-1]) == ["train@fedavg", "train@fedprox", "train@fml", "train@local"]
+    assert sorted(stages[2:-1]) == ["train@fedavg", "train@fedavg_ft", "train@fedprox", "train@fml", "train@local"]
     card = json.loads((repo_copy / "data/prepared/card.json").read_text())
     assert card["train_count"] == 3000 and card["test_count"] == 10000
     stats = json.loads((repo_copy / "data/partition/stats.json").read_text())
     assert len(stats["train_sizes"]) == 6 and min(stats["train_sizes"]) >= 1
-    for algorithm in ("fml", "fedavg", "fedprox", "local"):
+    for algorithm in ALGORITHMS:
         metrics = json.loads((repo_copy / f"runs/{algorithm}/metrics.json").read_text())
         assert metrics["rounds"] == 2 and 0.0 < metrics["acc_personalized_mean"] <= 1.0
+        # two rounds are too few to tell whether training levelled off: every row says so
+        assert metrics["converged"] is False and "shorter than 2 × window" in metrics["convergence"]
     report = json.loads((repo_copy / "reports/metrics.json").read_text())
-    assert list(report) == ["fml", "fedavg", "fedprox", "local"] and report["local"]["acc_global_test"] is None
+    assert list(report) == list(ALGORITHMS) and report["local"]["acc_global_test"] is None
+    text = (repo_copy / "reports/comparison.md").read_text()
+    assert f"**Under-trained: {', '.join(ALGORITHMS)}.**" in text
+    for algorithm in ALGORITHMS:
+        row = next(line for line in text.splitlines() if line.startswith(f"| {algorithm} |"))
+        assert row.endswith("| **UNDER-TRAINED** |")
+    assert "| local | last round |" in text and "| fedavg_ft | last round |" in text  # FML against the baselines
     runs = _mlflow_runs(repo_copy)
     parents = {r.info.run_name: r for r in runs if "mlflow.parentRunId" not in r.data.tags}
-    assert sorted(parents) == ["fedavg", "fedprox", "fml", "local"]
-    assert len(runs) == 4 + 4 * 6  # one child run per client per algorithm
+    assert sorted(parents) == sorted(ALGORITHMS)
+    assert len(runs) == len(ALGORITHMS) * (1 + 6)  # one child run per client per algorithm
     for run in parents.values():
         assert run.info.status == "FINISHED"
         assert run.data.tags["fmlpipe.dvc_stage"] == f"train@{run.info.run_name}"

@@ -17,6 +17,7 @@ from tests.e2e.kit import copy_repo, ran, run
 pytestmark = [pytest.mark.e2e, needs_fashion]
 
 DOM_VARIANTS = ["base", "hetero_models", "catfish", "tasks", "balance_step", "balance_linear"]
+PAPER_ALGORITHMS = ("fml", "local")
 
 
 def _tiny(params: dict[str, Any], clients: int) -> None:
@@ -32,9 +33,11 @@ def _shrink_dom(params: dict[str, Any]) -> None:
 
 
 def _dom_seed_zero(dvc: dict[str, Any]) -> None:
-    """Only the seed-0 variants: summarize's dependencies on the others go with them."""
+    """Only the seed-0 variants: summarize's dependencies on the others go with them, and the
+    references run in `base` alone."""
     deps = dvc["stages"]["summarize"]["deps"]
     dvc["stages"]["summarize"]["deps"] = [d for d in deps if not re.search(r"_s\d+/", d)]
+    dvc["stages"]["reference"]["matrix"]["variant"] = ["base"]
 
 
 def _shrink_paper(params: dict[str, Any]) -> None:
@@ -43,6 +46,8 @@ def _shrink_paper(params: dict[str, Any]) -> None:
         if name.startswith("fmnist_"):
             keys.update({"data.train_fraction": 0.03, "federation.rounds": 2, "federation.lr_schedule.step_rounds": 1})
     params["partition"]["min_samples"] = 20
+    # Two of the algorithms: the train matrix follows the `algorithms` section, whatever it holds.
+    params["algorithms"] = {name: params["algorithms"][name] for name in PAPER_ALGORITHMS}
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -56,6 +61,7 @@ def test_dom_pipeline_runs_every_variant_and_summarizes(tmp_path: Path) -> None:
     stages = ran(out)
     for kind in ("prepare", "partition", "train", "evaluate"):
         assert sorted(s for s in stages if s.startswith(f"{kind}@")) == sorted(f"{kind}@{v}" for v in DOM_VARIANTS)
+    assert sorted(s for s in stages if s.startswith("reference@")) == ["reference@base-fedavg_ft", "reference@base-local"]
     assert "summarize" in stages  # DVC may order it before an evaluate it does not depend on
     dom = repo / "pipelines/dom"
     archs = json.loads((dom / "catfish/runs/fml/models/architectures.json").read_text())
@@ -64,7 +70,12 @@ def test_dom_pipeline_runs_every_variant_and_summarizes(tmp_path: Path) -> None:
     assert {"mlp", "cnn", "lenet5"} <= set(json.dumps(cycle).replace('"', " ").split())
     assert "acc_global_test_coarse" in json.loads((dom / "tasks/runs/fml/metrics.json").read_text())
     summary = _rows(dom / "reports/summary.csv")
-    assert [r["variant"] for r in summary] == DOM_VARIANTS and all(r["seeds"] == "1" for r in summary)
+    assert [r["variant"] for r in summary if r["algorithm"] == "fml"] == DOM_VARIANTS
+    assert [r["algorithm"] for r in summary if r["variant"] == "base"] == ["fml", "local", "fedavg_ft"]
+    assert all(r["seeds"] == "1" for r in summary)
+    verdicts = _rows(dom / "reports/verdicts.csv")  # one seed: every seed-paired verdict says so
+    assert {(v["a"], v["b"]) for v in verdicts} >= {("fml", "local"), ("fml", "fedavg_ft"), ("catfish", "base")}
+    assert {v["verdict"] for v in verdicts} == {"n/a (1 pair)"}
     # catfish singles out client 0: every variant's "others" are clients 1-3, the same clients
     others = {r["variant"]: float(r["others_mean"]) for r in summary}
     clients = _rows(dom / "base/runs/fml/clients.csv")
@@ -83,7 +94,8 @@ def test_dom_pipeline_runs_every_variant_and_summarizes(tmp_path: Path) -> None:
     experiment = client.get_experiment_by_name("fmlpipe-dom")
     parents = [r for r in client.search_runs([experiment.experiment_id], max_results=500)
                if "mlflow.parentRunId" not in r.data.tags]
-    assert sorted(r.info.run_name for r in parents) == sorted(f"{v}/fml" for v in DOM_VARIANTS)
+    assert sorted(r.info.run_name for r in parents) == sorted([*(f"{v}/fml" for v in DOM_VARIANTS),
+                                                               "base/local", "base/fedavg_ft"])
     assert {r.data.tags["fmlpipe.variant"] for r in parents} == set(DOM_VARIANTS)
     assert ran(run(["dvc", "repro", "pipelines/dom/dvc.yaml"], repo)) == []
 
@@ -91,12 +103,12 @@ def test_dom_pipeline_runs_every_variant_and_summarizes(tmp_path: Path) -> None:
 def test_paper_pipeline_fashion_variants_pool_three_seeds(tmp_path: Path) -> None:
     repo = copy_repo(tmp_path, {"pipelines/paper/params.yaml": _shrink_paper})
     stages = ran(run(["dvc", "repro", "pipelines/paper/dvc.yaml:summarize_fmnist"], repo))
-    assert len([s for s in stages if s.startswith("train@fmnist_")]) == 6 * 3
+    assert len([s for s in stages if s.startswith("train@fmnist_")]) == 6 * len(PAPER_ALGORITHMS)
     assert not any("mnist_iid" in s and not s.startswith(("train@fmnist", "prepare@fmnist", "partition@fmnist",
                                                           "evaluate@fmnist")) for s in stages)
     summary = _rows(repo / "pipelines/paper/reports/fmnist/summary.csv")
     assert [(r["variant"], r["algorithm"]) for r in summary] == [
-        (split, alg) for split in ("fmnist_iid", "fmnist_noniid") for alg in ("fml", "fedavg", "fedprox")]
+        (split, alg) for split in ("fmnist_iid", "fmnist_noniid") for alg in PAPER_ALGORITHMS]
     assert all(r["seeds"] == "3" for r in summary)
     personalized = [json.loads((repo / f"pipelines/paper/fmnist_iid_s{k}/runs/fml/metrics.json").read_text())
                     ["acc_personalized_mean"] for k in range(3)]
