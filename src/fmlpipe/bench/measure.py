@@ -16,7 +16,9 @@ from fmlpipe.data.store import load_prepared
 from fmlpipe.fl.algorithms import configured
 from fmlpipe.fl.data import federated_data
 from fmlpipe.fl.device import make_deterministic, resolve_device
-from fmlpipe.fl.modelpool import GLOBAL, init_state
+from fmlpipe.fl.algorithms.base import Algorithm
+from fmlpipe.fl.data import FederatedData
+from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelPool, init_state
 from fmlpipe.fl.sampling import participants_per_round, sample_clients
 from fmlpipe.fl.seeding import GLOBAL_INIT
 from fmlpipe.fl.simulation import RunState, simulate
@@ -75,11 +77,13 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
                for rnd in range(1, case.rounds + 1)]
     flops_per_train_sample = TRAIN_PASSES * sum(
         flops_per_sample(pool.get(slot.role), data.input_shape) for slot in cls.slots)
+    eval_flops = evaluation_flops(run.alg, pool, data)
     # Per-round figures leave out the first round when there are more: it also pays one-time
     # costs (compiling, first touches of memory, lazy personal states), reported on its own.
     steady = slice(1, None) if case.rounds > 1 else slice(None)
     train_s, eval_s = _mean(train[steady]), _mean(evals[steady])
     flops = flops_per_train_sample * sum(samples[steady]) / sum(train[steady])
+    eval_rate = eval_flops / eval_s if eval_s > 0 else 0.0
     return {
         **case.to_dict(),
         "engine_used": run.engine.name,
@@ -100,11 +104,29 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
         "train_flops_per_second": flops,
         "matmul_flops_per_second": matmul,
         "flops_ratio": flops / matmul,
+        "eval_flops_per_round": eval_flops,
+        "eval_flops_per_second": eval_rate,
+        "eval_flops_ratio": eval_rate / matmul,
+        "eval_share_of_training": eval_s / train_s,
         "peak_rss_bytes": peak_rss_bytes(),
         # Other processes' load skews every figure (worse for small, many-op work): the
         # 1-minute load average before and after the case, to read the numbers by.
         "load_average": [load_before, os.getloadavg()[0]],
     }
+
+
+def evaluation_flops(alg: Algorithm, pool: ModelPool, data: FederatedData) -> float:
+    """Forward FLOPs of one evaluation round (not the last, where FedAvg-FT also fine-tunes):
+    the global model on the global test set and on every local test split, and each client's
+    personalized model on its local test split where that is not the global model."""
+    local_tests = sum(int(c.test.numel()) for c in data.clients)
+    total = 0.0
+    if alg.uses_global:
+        total += flops_per_sample(pool.get(GLOBAL), data.input_shape) * (int(data.test_y.numel()) + local_tests)
+    if not alg.personalized_is_global and alg.personalize_every_round:
+        role = LOCAL if LOCAL in alg.roles else GLOBAL
+        total += flops_per_sample(pool.get(role), data.input_shape) * local_tests
+    return total
 
 
 def _mean(values: list[float] | list[int]) -> float:

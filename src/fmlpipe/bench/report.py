@@ -12,6 +12,9 @@ A_SECONDS = 30.0  # setting A: FML training round on the 2-core CPU
 B_RATIO = 0.5  # setting B: training FLOP/s over matmul FLOP/s
 SCALE_BYTES = 2 * 1024**3  # scale: peak memory with 1,000 personalized CNNs
 SCALE_GROWTH = 1.5  # scale: round time with 10x the clients (same participants) at most this x
+EVAL_RATIO = 0.5  # evaluation FLOP/s over matmul FLOP/s (forward FLOPs only)
+EVAL_SHARE = 0.15  # default pipeline: evaluation seconds over training seconds per round, each algorithm
+BF16_SPEEDUP = 1.6  # setting B: bf16 training samples/s over fp32's
 
 
 TARGET_MODEL = "cnn"  # the targets are set for the FedAvg CNN
@@ -22,6 +25,20 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for r in results:
         if r["model"] != TARGET_MODEL:
+            continue
+        if r["setting"] in ("A", "B") and r["precision"] == "fp32":
+            out.append(_target(f"{r['setting']}: evaluation FLOP/s >= 50% of matmul", r, r["eval_flops_ratio"],
+                               r["eval_flops_ratio"] >= EVAL_RATIO))
+        if r["setting"] == "default":
+            out.append(_target(f"default {r['algorithm']}: evaluation <= 15% of training", r,
+                               r["eval_share_of_training"], r["eval_share_of_training"] <= EVAL_SHARE))
+        if r["setting"] == "B" and r["precision"] == "bf16":
+            fp32 = [q for q in results if q["setting"] == "B" and q["precision"] == "fp32"
+                    and q["engine"] == r["engine"] and q["model"] == r["model"]]
+            if fp32:
+                speedup = r["train_samples_per_second"] / fp32[0]["train_samples_per_second"]
+                out.append(_target("B: bf16 training samples/s >= 1.6x fp32", r, speedup, speedup >= BF16_SPEEDUP))
+        if r["precision"] != "fp32":
             continue
         if r["setting"] == "A":
             out.append(_target("A: FML training s/round <= 30", r, r["train_seconds_per_round"],
@@ -54,18 +71,18 @@ def machine() -> dict[str, Any]:
 def table(results: list[dict[str, Any]]) -> Table:
     models = ", ".join(sorted({r["model"] for r in results}))
     t = Table(title=f"fmlpipe bench (Fashion-MNIST, {models})")
-    for col in ("setting", "alg", "engine", "clients", "batch", "train s/rnd", "+eval s/rnd", "1st rnd s",
-                "samples/s", "GFLOP/s", "matmul GFLOP/s", "ratio", "peak MB", "load"):
-        t.add_column(col, justify="left" if col in ("setting", "alg", "engine") else "right")
+    for col in ("setting", "alg", "engine", "prec", "clients", "batch", "train s/rnd", "eval s/rnd", "1st rnd s",
+                "samples/s", "GFLOP/s", "matmul GFLOP/s", "ratio", "eval ratio", "peak MB", "load"):
+        t.add_column(col, justify="left" if col in ("setting", "alg", "engine", "prec") else "right")
     for r in results:
         engine = r["engine"] if r["engine_used"] == r["engine"] else f"{r['engine']}->{r['engine_used']}"
         engine += "+compile" if r["compiled"] else ""
         t.add_row(
-            r["setting"], r["algorithm"], engine, f"{r['participants']}/{r['num_clients']}", str(r["batch_size"]),
-            f"{r['train_seconds_per_round']:.2f}", f"{r['seconds_per_round']:.2f}",
+            r["setting"], r["algorithm"], engine, r["precision"], f"{r['participants']}/{r['num_clients']}",
+            str(r["batch_size"]), f"{r['train_seconds_per_round']:.2f}", f"{r['eval_seconds_per_round']:.2f}",
             f"{r['first_round_train_seconds'] + r['first_round_eval_seconds']:.2f}",
             f"{r['train_samples_per_second']:.0f}", f"{r['train_flops_per_second'] / 1e9:.1f}",
-            f"{r['matmul_flops_per_second'] / 1e9:.1f}", f"{r['flops_ratio']:.2f}",
+            f"{r['matmul_flops_per_second'] / 1e9:.1f}", f"{r['flops_ratio']:.2f}", f"{r['eval_flops_ratio']:.2f}",
             f"{r['peak_rss_bytes'] / 1024**2:.0f}",
             "/".join(f"{v:.1f}" for v in r["load_average"]),
         )

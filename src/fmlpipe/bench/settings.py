@@ -1,15 +1,17 @@
-"""The benchmark's settings, fixed here rather than read from the project's params.yaml so
-that every run measures the same experiment."""
+"""The benchmark's settings: A, B and scale fixed here rather than read from the project's
+params.yaml, so that every run measures the same experiment; ``default`` is the project's own
+default pipeline (its params file), one case per algorithm it runs."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from fmlpipe.config import Params, parse_params
+from fmlpipe.config import Params, load_params, parse_params
 
-SETTINGS = ("A", "B", "scale")
+SETTINGS = ("A", "B", "scale", "default")
 ENGINES = ("sequential", "parallel", "vectorized")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -26,26 +28,42 @@ class Case:
     data_fraction: float
     rounds: int
     model: str = "cnn"  # every model of the case (the targets are the cnn's)
+    precision: str = "fp32"  # fp32 | bf16 (``federation.precision``)
+    params_file: str | None = None  # the ``default`` setting: the project's params file
 
     @property
-    def data_key(self) -> tuple[float, str, int]:
+    def data_key(self) -> tuple[float, str, int, str | None]:
         """Cases with the same key share prepared and partitioned data."""
-        return self.data_fraction, self.scheme, self.num_clients
+        return self.data_fraction, self.scheme, self.num_clients, self.params_file
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def params(self) -> Params:
-        return parse_params(_raw_params(self), source=f"bench setting {self.setting}")
+        if self.params_file is None:
+            return parse_params(_raw_params(self), source=f"bench setting {self.setting}")
+        return _project_params(self)
 
 
 def cases(settings: list[str], engines: list[str], rounds: int, data_fraction: float,
-          clients: int = 20, scale_clients: int = 1000, model: str = "cnn") -> list[Case]:
+          clients: int = 20, scale_clients: int = 1000, model: str = "cnn", precisions: tuple[str, ...] = ("fp32",),
+          params_file: str = "params.yaml") -> list[Case]:
     """Setting A (FML, batch 10) and B (batch 64): ``clients`` Dirichlet(0.1) clients, all
     every round. Scale: ``scale_clients`` clients of two label shards each (Dirichlet(0.1)
     leaves some of 1,000 clients empty), 10% per round, FedAvg and FML; and a reference with a
     tenth of the clients (on a tenth of the data, so clients are as large), all per round: the
-    same participants, a tenth of the total. ``model``: the architecture of every model."""
+    same participants, a tenth of the total. ``model``: the architecture of every model. Default:
+    one case per algorithm of ``params_file`` (its data, clients, models and budget; ``rounds``
+    rounds). Every case once per precision in ``precisions``."""
+    out: list[Case] = []
+    for precision in precisions:
+        out += [replace(case, precision=precision)
+                for case in _cases(settings, engines, rounds, data_fraction, clients, scale_clients, model, params_file)]
+    return out
+
+
+def _cases(settings: list[str], engines: list[str], rounds: int, data_fraction: float, clients: int,
+           scale_clients: int, model: str, params_file: str) -> list[Case]:
     out: list[Case] = []
     for setting in settings:
         for engine in engines:
@@ -59,9 +77,25 @@ def cases(settings: list[str], engines: list[str], rounds: int, data_fraction: f
                                     rounds, model))
                     out.append(Case("scale-ref", algorithm, engine, ref, 1.0, 10, "shards",
                                     data_fraction / 10, rounds, model))
+            elif setting == "default":
+                project = load_params(params_file)
+                for algorithm in project.algorithms:
+                    out.append(Case("default", algorithm, engine, project.partition.num_clients,
+                                    float(project.federation.clients_per_round), project.federation.batch_size,
+                                    project.partition.scheme, project.data.train_fraction, rounds,
+                                    project.models.global_, params_file=params_file))
             else:
                 raise ValueError(f"unknown setting {setting!r} (known: {', '.join(SETTINGS)})")
     return out
+
+
+def _project_params(case: Case) -> Params:
+    """The project's params with the case's engine, precision and rounds, tracking off."""
+    assert case.params_file is not None
+    params = load_params(case.params_file)
+    fed = params.federation.model_copy(update={"engine": case.engine, "precision": case.precision,
+                                               "rounds": case.rounds})
+    return params.model_copy(update={"federation": fed, "tracking": params.tracking.model_copy(update={"enabled": False})})
 
 
 def _raw_params(case: Case) -> dict[str, Any]:
@@ -77,7 +111,7 @@ def _raw_params(case: Case) -> dict[str, Any]:
             "local_steps": None, "batch_size": case.batch_size, "eval_every": 1, "aggregation": "weighted",
             "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005, "state": "persistent"},
             "lr_schedule": {"name": "constant", "step_rounds": 10, "gamma": 0.1},
-            "grad_clip": None, "engine": case.engine,
+            "grad_clip": None, "engine": case.engine, "precision": case.precision,
         },
         "models": {"global": case.model, "local": case.model, "local_cycle": [], "local_overrides": {}},
         "tasks": {"label_maps": {}, "cycle": [], "overrides": {}},

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from fmlpipe.bench.settings import ENGINES, SETTINGS, cases
+from fmlpipe.bench.settings import ENGINES, PRECISIONS, SETTINGS, cases
 from fmlpipe.cli.errors import reported
 from fmlpipe.errors import ParamsError
 
@@ -26,8 +26,9 @@ def bench(
     ctx: typer.Context,
     settings: Annotated[str, typer.Option(
         "--settings", help="Comma-separated settings: A (FML, 20 Dirichlet(0.1) clients, batch 10), "
-                           "B (the same at batch 64), scale (1,000 clients, 10% per round, FedAvg and FML).")]
-        = ",".join(SETTINGS),
+                           "B (the same at batch 64), scale (1,000 clients, 10% per round, FedAvg and FML), "
+                           "default (the default pipeline of --params: one case per algorithm).")]
+        = "A,B,scale",
     rounds: Annotated[int, typer.Option(
         "--rounds", min=1, help="Rounds per case. Per-round figures are means over the rounds after the first, "
                                 "which also pays one-time costs (compiling) and is reported on its own.")] = 2,
@@ -43,6 +44,11 @@ def bench(
         # tests/bench checks that it names every registered model.
         "--model", help="The architecture of every model (the targets are checked for cnn only): "
                         "mlp, cnn, cnn_same, lenet5, resnet8.")] = "cnn",
+    precision: Annotated[str, typer.Option(
+        "--precision", help="Comma-separated precisions to measure every case in: fp32, bf16 (bf16 needs native "
+                            "bf16 hardware).")] = "fp32",
+    params: Annotated[Path, typer.Option("--params", help="default setting: the project's params file.")]
+        = Path("params.yaml"),
     clients: Annotated[int, typer.Option("--clients", min=1, hidden=True, help="Clients in A and B.")] = 20,
     scale_clients: Annotated[int, typer.Option("--scale-clients", min=10, hidden=True,
                                                help="Clients in the scale setting.")] = 1000,
@@ -60,8 +66,11 @@ def bench(
             raise ParamsError(f"--data-fraction={data_fraction}: must be in (0, 1]")
         if model not in MODELS:
             raise ParamsError(f"--model={model!r} is not a known model (allowed: {', '.join(MODELS)})")
-        todo = cases(_names(settings, SETTINGS, "--settings"), _names(engines, ENGINES, "--engines"),
-                     rounds, data_fraction, clients, scale_clients, model)
+        chosen = _names(settings, SETTINGS, "--settings")
+        if "default" in chosen and not params.is_file():
+            raise ParamsError(f"--params {params}: not found (the default setting measures that params file's pipeline)")
+        todo = cases(chosen, _names(engines, ENGINES, "--engines"), rounds, data_fraction, clients, scale_clients,
+                     model, tuple(_names(precision, PRECISIONS, "--precision")), str(params))
         console = Console(width=160)  # the table has 13 columns; a pipe or a log must not squeeze it
         results = run_all(todo, on_result=lambda r: console.print(
             f"{r['setting']} {r['algorithm']} {r['engine']}: {r['train_seconds_per_round']:.2f} s/round training"))

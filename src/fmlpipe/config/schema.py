@@ -80,6 +80,7 @@ class FederationParams(Section):
     lr_schedule: LrScheduleParams
     grad_clip: float | None = Field(gt=0.0)
     engine: Literal["auto", "sequential", "parallel", "vectorized"]
+    precision: Literal["fp32", "bf16"]  # bf16: autocast forward passes where the hardware has native bf16
 
     @model_validator(mode="after")
     def _clients_per_round(self) -> FederationParams:

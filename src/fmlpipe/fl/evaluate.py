@@ -10,19 +10,21 @@ from torch import nn
 from torch.nn import functional as F
 
 from fmlpipe.fl.modelpool import fast_layout
+from fmlpipe.fl.precision import autocast
 
 EVAL_BATCH = 2048
 
 
 @torch.inference_mode()
-def evaluate(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+def evaluate(module: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32") -> tuple[float, float]:
     """(accuracy, mean cross-entropy) of ``module`` in eval mode on (x, y)."""
     was_training = module.training
     fast_layout(module).eval()
     correct = torch.zeros((), dtype=torch.int64, device=x.device)
     loss = torch.zeros((), dtype=torch.float64, device=x.device)
     for start in range(0, x.shape[0], EVAL_BATCH):
-        logits = module(x[start : start + EVAL_BATCH])
+        with autocast(precision, x.device):
+            logits = module(x[start : start + EVAL_BATCH]).float()
         target = y[start : start + EVAL_BATCH]
         correct += (logits.argmax(dim=1) == target).sum()
         loss += F.cross_entropy(logits, target, reduction="sum").double()
@@ -32,7 +34,8 @@ def evaluate(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float
 
 
 @torch.inference_mode()
-def grouped_accuracy(module: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: Sequence[torch.Tensor]) -> list[float]:
+def grouped_accuracy(module: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: Sequence[torch.Tensor],
+                     precision: str = "fp32") -> list[float]:
     """Accuracy of one model on many index sets into (x, y) (every client's local test
     split), in shared large batches instead of one small evaluation per set."""
     was_training = module.training
@@ -41,7 +44,9 @@ def grouped_accuracy(module: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: S
     hits = torch.empty(flat.shape[0], dtype=torch.int64, device=x.device)
     for start in range(0, flat.shape[0], EVAL_BATCH):
         part = flat[start : start + EVAL_BATCH]
-        hits[start : start + EVAL_BATCH] = module(x[part]).argmax(dim=1) == y[part]
+        with autocast(precision, x.device):
+            logits = module(x[part])
+        hits[start : start + EVAL_BATCH] = logits.argmax(dim=1) == y[part]
     module.train(was_training)
     sizes = [int(i.numel()) for i in idx]
     return [int(s) / max(n, 1) for s, n in zip(_segment_sums(hits, sizes), sizes)]

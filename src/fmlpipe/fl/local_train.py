@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from fmlpipe.config.schema import FederationParams, OptimizerParams
+from fmlpipe.fl.precision import autocast
 
 # (x, y) -> (loss to minimize, {model name: its loss for the record}).
 BatchLoss = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
@@ -34,10 +35,12 @@ class LocalSettings:
     batch_size: int
     optimizer: OptimizerParams
     grad_clip: float | None
+    precision: str = "fp32"  # fp32 | bf16 (``fl.precision``)
 
     @classmethod
     def from_params(cls, f: FederationParams, epochs: int | None = None) -> LocalSettings:
-        return cls(epochs or f.local_epochs, None if epochs else f.local_steps, f.batch_size, f.optimizer, f.grad_clip)
+        return cls(epochs or f.local_epochs, None if epochs else f.local_steps, f.batch_size, f.optimizer, f.grad_clip,
+                   f.precision)
 
 
 def batch_indices(n: int, s: LocalSettings, gen: torch.Generator) -> Iterator[torch.Tensor]:
@@ -76,7 +79,8 @@ def train_local(
     sums: dict[str, torch.Tensor] = {}
     batches = 0
     for idx in batch_indices(x.shape[0], settings, gen):
-        total, parts = batch_loss(x[idx], y[idx])
+        with autocast(settings.precision, x.device):
+            total, parts = batch_loss(x[idx], y[idx])
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
         total.backward()

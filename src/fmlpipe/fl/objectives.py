@@ -23,7 +23,8 @@ def _mean(per_sample: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor
 
 
 def cross_entropy(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean cross-entropy of logits [B, K] against labels [B]."""
+    """Mean cross-entropy of logits [B, K] against labels [B], in fp32 whatever the logits' dtype."""
+    logits = logits.float()  # bf16 logits under autocast: the loss itself stays fp32
     if weight is None:
         return F.cross_entropy(logits, y)
     return _mean(F.cross_entropy(logits, y, reduction="none"), weight)
@@ -32,8 +33,8 @@ def cross_entropy(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | 
 def kl_to_peer(logits: torch.Tensor, peer_logits: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """KL(p_peer || p_self), batch mean. The peer is a fixed target (detached): without the
     detach each model's distillation term would also push gradients into its peer."""
-    log_q = F.log_softmax(logits, dim=1)
-    p = F.softmax(peer_logits.detach(), dim=1)
+    log_q = F.log_softmax(logits.float(), dim=1)  # fp32 whatever the logits' dtype (``fl.precision``)
+    p = F.softmax(peer_logits.detach().float(), dim=1)
     if weight is None:
         return F.kl_div(log_q, p, reduction="batchmean")
     return _mean(F.kl_div(log_q, p, reduction="none").sum(dim=1), weight)

@@ -66,10 +66,11 @@ def evaluate_global(alg: Algorithm, backend: Backend, pool: ModelPool,
     figures: dict[str, tuple[float, float]] = {}
     for task, state in global_models(alg, backend, global_state).items():
         module = pool.load(roster.global_key(task), state)
-        figures[task] = evaluate(module, data.test_x, roster.relabel(data.test_y, task))
+        precision = alg.ctx.federation.precision
+        figures[task] = evaluate(module, data.test_x, roster.relabel(data.test_y, task), precision)
         members = roster.clients_of(task)
         accs = grouped_accuracy(module, data.train_x, roster.relabel(data.train_y, task),
-                                [data.clients[cid].test for cid in members])
+                                [data.clients[cid].test for cid in members], precision)
         for cid, acc in zip(members, accs):
             global_acc[cid] = acc
     row: Row = {}

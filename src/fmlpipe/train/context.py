@@ -16,6 +16,7 @@ from fmlpipe.fl.backend import LocalBackend
 from fmlpipe.fl.data import FederatedData
 from fmlpipe.fl.engines import EngineChoice, choose_engine, round_train_flops
 from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelPool
+from fmlpipe.fl.precision import check_precision
 from fmlpipe.fl.roster import Roster
 
 KEYS = {GLOBAL: "models.global", LOCAL: "models.local"}
@@ -45,6 +46,7 @@ def build_run(params: Params, data: FederatedData, device: torch.device, cls: ty
     engine that cannot run it, before any training starts."""
     refuse_heterogeneity(cls, params)
     fed = params.federation
+    check_precision(fed.precision, device)
     names = {GLOBAL: params.models.global_, LOCAL: params.models.local}
     roster = Roster.from_params(params, data.num_clients, data.num_classes, device, shared_model=cls.uses_global,
                                 private_heads=cls.private_heads)

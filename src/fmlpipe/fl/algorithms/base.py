@@ -258,7 +258,7 @@ class Algorithm(ABC):
 
     def local_test_accuracy(self, module: nn.Module, cid: int) -> float:
         x, y = self.client_xy(cid, "test")
-        return evaluate(module, x, y)[0]
+        return evaluate(module, x, y, self.ctx.federation.precision)[0]
 
 
 def _given(global_state: State | None) -> State:

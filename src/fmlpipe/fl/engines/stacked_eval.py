@@ -12,6 +12,7 @@ from torch.func import functional_call, vmap
 from torch.nn.utils.rnn import pad_sequence
 
 from fmlpipe.fl.evaluate import EVAL_BATCH
+from fmlpipe.fl.precision import autocast
 from fmlpipe.fl.protocol import State
 
 EVAL_CLIENTS = 32  # clients per chunk: bounds the states held at once (32 cnn states: 75 MB)
@@ -20,12 +21,20 @@ ALONE = 128  # test samples from which a client is evaluated on its own (vmap ga
 
 @torch.no_grad()
 def stacked_hits(module: nn.Module, states: list[State], tests: list[torch.Tensor], x: torch.Tensor,
-                 y: torch.Tensor) -> list[int]:
+                 y: torch.Tensor, precision: str = "fp32") -> list[int]:
     """Correct predictions of each state (in ``module``'s architecture) on its rows ``tests[i]``
     of (x, y)."""
     was_training = module.training
     module.eval()
     hits = [0] * len(states)
+    with autocast(precision, x.device):
+        _fill(hits, module, states, tests, x, y)
+    module.train(was_training)
+    return hits
+
+
+def _fill(hits: list[int], module: nn.Module, states: list[State], tests: list[torch.Tensor], x: torch.Tensor,
+          y: torch.Tensor) -> None:
     small = [i for i, t in enumerate(tests) if t.numel() < ALONE]
     if small:
         stacked = {name: torch.stack([states[i][name] for i in small]) for name in states[small[0]]}
@@ -34,8 +43,6 @@ def stacked_hits(module: nn.Module, states: list[State], tests: list[torch.Tenso
     for i, t in enumerate(tests):
         if t.numel() >= ALONE:
             hits[i] = _hits_alone(module, states[i], t, x, y)
-    module.train(was_training)
-    return hits
 
 
 def _hits_alone(module: nn.Module, state: State, idx: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> int:

@@ -33,6 +33,7 @@ from fmlpipe.fl.heads import share
 from fmlpipe.fl.local_train import ClientDiverged, LocalSettings
 from fmlpipe.fl.modelpool import ModelKey, ModelPool
 from fmlpipe.fl.personal_parts import Parts, split
+from fmlpipe.fl.precision import autocast
 from fmlpipe.fl.protocol import ClientResult, ClientTask, State
 from fmlpipe.fl.seeding import SHUFFLE
 
@@ -65,7 +66,7 @@ class Vectorized:
         for module in modules:
             module.train()
         if alg.name not in self.steps:
-            self.steps[alg.name] = step_function(alg.objective, modules, self.compiled)
+            self.steps[alg.name] = step_function(alg.objective, modules, self.compiled, settings.precision)
         size = chunk_size(modules, settings, self.pool.device, len(tasks))
         for chunk in _chunks(tasks.largest_first(alg), size):
             yield from self._train_chunk(alg, chunk, modules, settings)
@@ -118,7 +119,8 @@ class Vectorized:
         ctx = alg.ctx
         tests = [ctx.data.clients[cid].test for cid, _ in group]
         y = ctx.roster.relabel(ctx.data.train_y, ctx.roster.tasks[group[0][0]])
-        hits = stacked_hits(self.pool.module(key), [state for _, state in group], tests, ctx.data.train_x, y)
+        hits = stacked_hits(self.pool.module(key), [state for _, state in group], tests, ctx.data.train_x, y,
+                            ctx.federation.precision)
         for (cid, _), h, t in zip(group, hits, tests):
             yield cid, h / max(t.numel(), 1)
 
@@ -163,12 +165,13 @@ def _result(alg: Algorithm, task: ClientTask, parts: Parts, i: int, stacks: Sequ
 
 
 def step_function(objective: Callable[..., tuple[torch.Tensor, tuple[torch.Tensor, ...]]],
-                  modules: Sequence[nn.Module], compiled: bool) -> Step:
+                  modules: Sequence[nn.Module], compiled: bool, precision: str = "fp32") -> Step:
     """Every client's gradient of ``objective`` (``Algorithm.objective``) in one call."""
 
     def loss(params: tuple[Stacked, ...], xb: torch.Tensor, yb: torch.Tensor, wb: torch.Tensor,
              anchor: State | None, values: Mapping[str, float]) -> tuple[torch.Tensor, torch.Tensor]:
-        outputs = [functional_call(m, p, (xb,)) for m, p in zip(modules, params)]
+        with autocast(precision, xb.device):
+            outputs = [functional_call(m, p, (xb,)) for m, p in zip(modules, params)]
         total, parts = objective(outputs, yb, wb, params, anchor, values)
         return total, torch.stack(parts)
 
