@@ -9,10 +9,10 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors.torch import save_file
+if TYPE_CHECKING:
+    import torch
 
 
 @contextmanager
@@ -58,6 +58,10 @@ def write_json(path: str | Path, data: Any) -> None:
 
 def write_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
     """Save tensors as safetensors (no pickle), atomically; the same input gives the same bytes."""
+    # Imported here, not at the top: writing text or JSON (`fmlpipe code-fingerprint`, run on
+    # every `dvc repro`) should not wait seconds for torch.
+    from safetensors.torch import save_file
+
     contiguous = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
     with atomic_path(path) as tmp:
         save_file(contiguous, str(tmp), metadata=metadata)

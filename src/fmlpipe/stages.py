@@ -25,6 +25,9 @@ class Stage:
     name: str
     summary: str
     run: Callable[[Params, Paths, StageOptions], object]
+    # The modules ``run`` imports: where the stage's code fingerprint starts (fmlpipe.codehash);
+    # tests/test_stages.py checks they are the runner's imports.
+    modules: tuple[str, ...]
 
 
 def _prepare(params: Params, paths: Paths, _: StageOptions) -> object:
@@ -66,25 +69,30 @@ STAGES: dict[str, Stage] = {
         "prepare",
         "load and verify the raw dataset, subset it, write data/prepared/{dataset.safetensors,card.json}",
         _prepare,
+        ("fmlpipe.data.prepare",),
     ),
     "partition": Stage(
         "partition",
         "split the training set across clients with local test splits, write data/partition/",
         _partition,
+        ("fmlpipe.partition.stage",),
     ),
     "train": Stage(
         "train",
         "run one algorithm (--algorithm fml|fedavg|fedprox|local), write runs/<algorithm>/",
         _train,
+        ("fmlpipe.train.stage",),
     ),
     "evaluate": Stage(
         "evaluate",
         "compare every algorithm's run, write reports/ (metrics.json, comparison.md, CSVs, PNGs)",
         _evaluate,
+        ("fmlpipe.evaluate.stage", "fmlpipe.tracking.evaluate_logger"),
     ),
     "summarize": Stage(
         "summarize",
         "pipelines with variants: every variant's runs side by side, seeds pooled, write <pipeline>/reports/summary.*",
         _summarize,
+        ("fmlpipe.summary.stage",),
     ),
 }

@@ -29,7 +29,7 @@ def test_stages_lists_every_stage_on_one_line() -> None:
 
 
 def test_help_everywhere() -> None:
-    for args in (["--help"], ["run-stage", "--help"], ["stages", "--help"]):
+    for args in (["--help"], ["run-stage", "--help"], ["stages", "--help"], ["code-fingerprint", "--help"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, args
         assert "Usage" in result.output

@@ -40,8 +40,8 @@ def _mlflow_runs(repo: Path) -> list:
 def test_repro_runs_every_stage_then_nothing(repo_copy: Path) -> None:
     first = _run(["dvc", "repro"], repo_copy)
     stages = _ran(first)  # the train stages are independent: DVC may run them in any order
-    assert stages[:2] == ["prepare", "partition"] and stages[-1] == "evaluate"
-    assert sorted(stages[2:-1]) == ["train@fedavg", "train@fedavg_ft", "train@fedprox", "train@fml", "train@local"]
+    assert stages[:3] == ["code", "prepare", "partition"] and stages[-1] == "evaluate"
+    assert sorted(stages[3:-1]) == ["train@fedavg", "train@fedavg_ft", "train@fedprox", "train@fml", "train@local"]
     card = json.loads((repo_copy / "data/prepared/card.json").read_text())
     assert card["train_count"] == 3000 and card["test_count"] == 10000
     stats = json.loads((repo_copy / "data/partition/stats.json").read_text())
@@ -68,7 +68,7 @@ def test_repro_runs_every_stage_then_nothing(repo_copy: Path) -> None:
         assert run.data.tags["fmlpipe.dvc_stage"] == f"train@{run.info.run_name}"
         assert "mlflow.source.git.commit" in run.data.tags
         assert f"compare.{run.info.run_name}.acc_personalized_mean" in run.data.metrics
-    assert _ran(_run(["dvc", "repro"], repo_copy)) == []
+    assert _ran(_run(["dvc", "repro"], repo_copy)) == ["code"]  # always run: it fingerprints the code
     assert len(_mlflow_runs(repo_copy)) == len(runs)  # nothing changed: no new runs
 
 
@@ -77,11 +77,11 @@ def test_exp_run_reruns_only_what_a_param_touches(repo_copy: Path) -> None:
     _run(["git", "add", "-A"], repo_copy)
     _run(["git", "commit", "-qm", "lock"], repo_copy)
     mu = _run(["dvc", "exp", "run", "-S", "algorithms.fedprox.mu=0.1"], repo_copy)
-    assert _ran(mu) == ["train@fedprox", "evaluate"]
+    assert _ran(mu) == ["code", "train@fedprox", "evaluate"]
     alpha = _run(["dvc", "exp", "run", "-S", "partition.alpha=0.3"], repo_copy)
-    assert "prepare" not in _ran(alpha) and _ran(alpha)[0] == "partition"
+    assert "prepare" not in _ran(alpha) and _ran(alpha)[:2] == ["code", "partition"]
     named = _run(["dvc", "exp", "run", "-n", "alpha-03", "-S", "algorithms.fml.alpha=0.3"], repo_copy)
-    assert _ran(named) == ["train@fml", "evaluate"]
+    assert _ran(named) == ["code", "train@fml", "evaluate"]
     tagged = [r for r in _mlflow_runs(repo_copy) if r.data.tags.get("fmlpipe.dvc_experiment") == "alpha-03"
               and r.info.run_name == "fml"]
     assert len(tagged) == 1 and tagged[0].data.params["algorithms.fml.alpha"] == "0.3"

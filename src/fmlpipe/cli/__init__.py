@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from fmlpipe import __version__
-from fmlpipe.cli import bench, run_stage, stages, ui
+from fmlpipe.cli import bench, code_fingerprint, run_stage, stages, ui
 
 app = typer.Typer(
     name="fmlpipe",
@@ -45,6 +45,7 @@ app.command("run-stage")(run_stage.run_stage)
 app.command("stages")(stages.list_stages)
 app.command("ui")(ui.ui)
 app.command("bench")(bench.bench)
+app.command("code-fingerprint")(code_fingerprint.code_fingerprint)
 
 
 def main() -> None:

@@ -40,8 +40,5 @@ def run_stage(
         if stage not in STAGES:
             raise ParamsError(f"unknown stage '{stage}' (known: {', '.join(STAGES)})")
         parsed = load_params(params, variant)
-        from fmlpipe.fl.algorithms import configured  # torch: not for --help
-
-        configured(parsed, f"{params} (variant {variant})" if variant else str(params))
         STAGES[stage].run(parsed, Paths.of(params, variant), StageOptions(algorithm=algorithm, match=match, out=out, reference=reference,
                                                                            env=dict(os.environ)))
