@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -83,6 +83,7 @@ class FakeRun:
 def make_run(name: str, model: str, fed: FederationParams, engine: str, data: FederatedData,
              params: Section | None = None, compiled: bool = False) -> FakeRun:
     pool = ModelPool({GLOBAL: model, LOCAL: model}, SHAPE, CLASSES, torch.device("cpu"))
-    roster = Roster.uniform(model, model, data.num_clients, CLASSES)
-    alg = ALGORITHMS[name](SimContext(data, fed, roster, 0), params or section(name))
+    cls = ALGORITHMS[name]
+    roster = replace(Roster.uniform(model, model, data.num_clients, CLASSES), private_heads=cls.private_heads)
+    alg = cls(SimContext(data, fed, roster, 0), params or section(name))
     return FakeRun(alg, LocalBackend(alg, EngineChoice(engine, compiled).build(pool), pool), pool)

@@ -9,13 +9,16 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from fmlpipe.errors import ParamsError
+from fmlpipe.fl.algorithms import ALGORITHMS
+from fmlpipe.fl.engines import choose_engine
 from fmlpipe.fl.engines.batch_plan import plan_round
 from fmlpipe.fl.engines.vectorized import step_function, train_chunk
 from fmlpipe.fl.local_train import LocalSettings
 from fmlpipe.fl.modelpool import GLOBAL, init_state
 from fmlpipe.fl.protocol import ClientResult
 from fmlpipe.fl.seeding import GLOBAL_INIT, SHUFFLE
-
+from fmlpipe.models.registry import build_model
 from tests.fl.fakes import SIZES, adam, fake_data, federation, make_run, section, sgd
 
 CLIP = 0.2  # max gradient norm: well under the norms of these batches, so clipping acts
@@ -25,7 +28,12 @@ SECTIONS: dict[str, Any] = {
     "fedprox": section("fedprox").model_copy(update={"mu": 0.5}),
     "fml": section("fml").model_copy(update={"alpha": 0.3, "beta": 0.8}),
     "local": None,
+    "ditto": ALGORITHMS["ditto"].params_class.model_validate({"lam": 0.5}),
+    "fedper": None,
+    "fedrep": ALGORITHMS["fedrep"].params_class.model_validate({"head_epochs": 2, "body_epochs": 1}),
+    "apfl": ALGORITHMS["apfl"].params_class.model_validate({"alpha": 0.5, "adaptive": True}),
 }
+VECTORIZED = ["fedavg", "fedprox", "fml", "local", "ditto", "fedper"]  # the others run their own client round
 
 
 def _round(engine: str, algorithm: str, model: str, dtype: torch.dtype, compiled: bool = False,
@@ -55,7 +63,7 @@ def _assert_same(a: tuple[list[ClientResult], dict[int, Any]], b: tuple[list[Cli
 
 
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
-@pytest.mark.parametrize("algorithm", ["fedavg", "fedprox", "fml", "local"])
+@pytest.mark.parametrize("algorithm", VECTORIZED)
 def test_sgd_with_momentum_decay_and_clipping_matches_sequential(algorithm: str, model: str) -> None:
     # The cnn in float64: the sequential engine convolves channels-last (``fast_layout``), whose
     # float32 rounding differs from vmap's convolutions by ~1e-7 per step, ~1e-4 after a round
@@ -68,7 +76,7 @@ def test_sgd_with_momentum_decay_and_clipping_matches_sequential(algorithm: str,
 
 
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
-@pytest.mark.parametrize("algorithm", ["fedavg", "fedprox", "fml", "local"])
+@pytest.mark.parametrize("algorithm", VECTORIZED)
 def test_adam_with_clipping_matches_sequential(algorithm: str, model: str) -> None:
     # In float64: Adam divides by sqrt(v), so on a coordinate whose gradient is a near-cancelling
     # sum, float32 rounding (~1e-7) of the batch sums becomes a step of order lr; that is a
@@ -131,3 +139,13 @@ class _default_dtype:
 
     def __exit__(self, *exc: object) -> None:
         torch.set_default_dtype(self.saved)
+
+
+@pytest.mark.parametrize("algorithm", ["fedrep", "apfl"])
+def test_algorithms_with_their_own_client_round_are_refused_in_one_line(algorithm: str) -> None:
+    alg = make_run(algorithm, "mlp", federation(), "sequential", fake_data(), SECTIONS[algorithm]).alg
+    models = {"models.global": ("mlp", build_model("mlp", (1, 16, 16), 3))}
+    with pytest.raises(ParamsError, match=f"^federation.engine='vectorized' cannot run algorithms.{algorithm}: it runs "
+                                          "its own client round, one client at a time"):
+        choose_engine("vectorized", alg, models, torch.device("cpu"), 1.0)
+    assert choose_engine("auto", alg, models, torch.device("cuda"), 1.0).name == "sequential"

@@ -24,7 +24,8 @@ def evaluate(module: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str
     loss = torch.zeros((), dtype=torch.float64, device=x.device)
     for start in range(0, x.shape[0], EVAL_BATCH):
         with autocast(precision, x.device):
-            logits = module(x[start : start + EVAL_BATCH]).float()
+            logits = module(x[start : start + EVAL_BATCH])
+        logits = logits if logits.dtype != torch.bfloat16 else logits.float()
         target = y[start : start + EVAL_BATCH]
         correct += (logits.argmax(dim=1) == target).sum()
         loss += F.cross_entropy(logits, target, reduction="sum").double()

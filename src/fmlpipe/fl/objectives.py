@@ -14,6 +14,12 @@ import torch
 from torch.nn import functional as F
 
 
+def _full(logits: torch.Tensor) -> torch.Tensor:
+    """Logits in at least fp32: bf16 logits under autocast (``fl.precision``) give fp32 losses,
+    while fp32 and fp64 stay as they are."""
+    return logits.float() if logits.dtype in (torch.bfloat16, torch.float16) else logits
+
+
 def _mean(per_sample: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
     """Mean over the real samples: ``sum(w * v) / sum(w)``."""
     if weight is None:
@@ -24,7 +30,7 @@ def _mean(per_sample: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor
 
 def cross_entropy(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Mean cross-entropy of logits [B, K] against labels [B], in fp32 whatever the logits' dtype."""
-    logits = logits.float()  # bf16 logits under autocast: the loss itself stays fp32
+    logits = _full(logits)
     if weight is None:
         return F.cross_entropy(logits, y)
     return _mean(F.cross_entropy(logits, y, reduction="none"), weight)
@@ -33,8 +39,8 @@ def cross_entropy(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | 
 def kl_to_peer(logits: torch.Tensor, peer_logits: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """KL(p_peer || p_self), batch mean. The peer is a fixed target (detached): without the
     detach each model's distillation term would also push gradients into its peer."""
-    log_q = F.log_softmax(logits.float(), dim=1)  # fp32 whatever the logits' dtype (``fl.precision``)
-    p = F.softmax(peer_logits.detach().float(), dim=1)
+    log_q = F.log_softmax(_full(logits), dim=1)
+    p = F.softmax(_full(peer_logits.detach()), dim=1)
     if weight is None:
         return F.kl_div(log_q, p, reduction="batchmean")
     return _mean(F.kl_div(log_q, p, reduction="none").sum(dim=1), weight)

@@ -16,7 +16,8 @@ SHUFFLE = 2
 GLOBAL_INIT = 3
 LOCAL_INIT = 4
 FINETUNE_SHUFFLE = 5
-MEME_HEAD_INIT = 6  # a client's private head of the shared model (task heterogeneity)
+MEME_HEAD_INIT = 6  # a client's private head of the shared model (task heterogeneity, FedPer, FedRep)
+BODY_SHUFFLE = 7  # FedRep's body epochs, drawn apart from its head epochs
 
 
 def derive_seed(seed: int, *tags: int) -> int:

@@ -7,15 +7,19 @@ from fmlpipe.config import Params
 from fmlpipe.config.load import parse_section
 from fmlpipe.config.schema import Section
 from fmlpipe.errors import ParamsError
+from fmlpipe.fl.algorithms.apfl import APFL
 from fmlpipe.fl.algorithms.base import Algorithm
+from fmlpipe.fl.algorithms.ditto import Ditto
 from fmlpipe.fl.algorithms.fedavg import FedAvg
 from fmlpipe.fl.algorithms.fedavg_ft import FedAvgFT
+from fmlpipe.fl.algorithms.fedper import FedPer
 from fmlpipe.fl.algorithms.fedprox import FedProx
+from fmlpipe.fl.algorithms.fedrep import FedRep
 from fmlpipe.fl.algorithms.fml import FML
 from fmlpipe.fl.algorithms.local_only import LocalOnly
 
 ALGORITHMS: dict[str, type[Algorithm]] = {
-    cls.name: cls for cls in (FML, FedAvg, FedAvgFT, FedProx, LocalOnly)
+    cls.name: cls for cls in (FML, FedAvg, FedAvgFT, FedProx, LocalOnly, Ditto, FedRep, FedPer, APFL)
 }
 
 

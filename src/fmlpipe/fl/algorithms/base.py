@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from fmlpipe.config.schema import FederationParams, Section
+from fmlpipe.errors import ParamsError
 from fmlpipe.fl.aggregate import aggregation_weights, average_states
 from fmlpipe.fl.data import FederatedData
 from fmlpipe.fl.evaluate import evaluate
@@ -121,6 +122,15 @@ class Algorithm(ABC):
         so the vectorized engine can batch it; an algorithm that overrides :meth:`client_round`
         is run one client at a time."""
         return type(self).client_round is Algorithm.client_round
+
+    def require_global_architecture(self) -> None:
+        """Refuse a local architecture other than the global one, for algorithms whose own model
+        is a copy of the global model's shape (pulled toward it, or mixed with it)."""
+        roster = self.ctx.roster
+        other = sorted({arch for arch in roster.local_archs if arch != roster.global_arch})
+        if other:
+            raise ParamsError(f"algorithms.{self.name} needs models.local = models.global ({other[0]!r} against "
+                              f"{roster.global_arch!r}): its personal model has the global model's architecture")
 
     def initial_personal(self, cid: int, pool: ModelPool) -> State:
         """Client ``cid``'s personal state before its first round, from its own seed: its own
