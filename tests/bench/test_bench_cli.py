@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 
 from fmlpipe.cli import app
 from fmlpipe.models.registry import MODELS
-
 from tests.conftest import needs_fashion
 
 runner = CliRunner()

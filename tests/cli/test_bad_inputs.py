@@ -14,8 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from fmlpipe.cli import app
-
-from tests.conftest import REPO, small_params
+from tests.conftest import small_params
 
 runner = CliRunner()
 

@@ -10,7 +10,6 @@ import yaml
 from fmlpipe.config import Params, load_params, parse_params
 from fmlpipe.errors import ParamsError
 from fmlpipe.fl.algorithms import configured
-
 from tests.conftest import REPO
 
 

@@ -6,15 +6,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from fmlpipe.config import parse_params
 from fmlpipe.errors import ParamsError
-
 from tests.conftest import REPO
-
-import yaml
 
 BASE = yaml.safe_load((REPO / "params.yaml").read_text())
 SCALARS = st.one_of(

@@ -13,7 +13,6 @@ from fmlpipe.config import load_params
 from fmlpipe.config.variants import apply_variant
 from fmlpipe.errors import ParamsError
 from fmlpipe.paths import Paths
-
 from tests.conftest import REPO
 
 

@@ -26,13 +26,12 @@ from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelKey, init_state
 from fmlpipe.fl.personal_parts import HEAD, split
 from fmlpipe.fl.protocol import EvalTask
 from fmlpipe.fl.seeding import GLOBAL_INIT
-from fmlpipe.train.context import Run, build_run
-from fmlpipe.train.stage import fingerprint, run_train
 from fmlpipe.model_files import load_model
 from fmlpipe.models.registry import build_model
 from fmlpipe.partition.result import Partition
 from fmlpipe.paths import Paths
-
+from fmlpipe.train.context import Run, build_run
+from fmlpipe.train.stage import fingerprint, run_train
 from tests.conftest import small_params, with_section
 from tests.fl.conftest import train_interrupted
 from tests.fl.fakes import SHAPE, fake_data, federation, make_run

@@ -15,7 +15,6 @@ from fmlpipe.fl.local_train import LocalSettings
 from fmlpipe.fl.modelpool import GLOBAL, init_state
 from fmlpipe.fl.protocol import ClientResult
 from fmlpipe.fl.seeding import GLOBAL_INIT, SHUFFLE
-
 from tests.fl.fakes import SIZES, adam, fake_data, federation, make_run, section, sgd
 
 CLIP = 0.2  # max gradient norm: well under the norms of these batches, so clipping acts

@@ -13,8 +13,8 @@ from typing import Any
 
 from fmlpipe.config import Params
 from fmlpipe.errors import DataError
-from fmlpipe.fl.algorithms import configured
 from fmlpipe.evaluate.runs import RunRecord, json_number, read_json
+from fmlpipe.fl.algorithms import configured
 from fmlpipe.paths import Paths
 
 PREPARE_HINT = "run `dvc repro` or `fmlpipe run-stage prepare`"

@@ -16,8 +16,8 @@ import numpy as np
 from mlflow.entities import Metric
 
 from fmlpipe.metrics import CLIENT, ROUND, Row, RunLog
-from fmlpipe.tracking.clients import ClientInfo
 from fmlpipe.model_files import load_model
+from fmlpipe.tracking.clients import ClientInfo
 from fmlpipe.tracking.runs import RunRef, connect, create_run, live_run, log_metrics, set_tags
 from fmlpipe.tracking.store import TrackingStore
 

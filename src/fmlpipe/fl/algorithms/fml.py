@@ -14,11 +14,9 @@ persistent``), as the authors' code creates its optimizer once; the meme's start
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-
-import torch
-
 from typing import Literal
 
+import torch
 from pydantic import Field
 
 from fmlpipe.config.schema import Section
