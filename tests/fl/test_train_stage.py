@@ -100,7 +100,8 @@ def test_checkpoint_of_other_params_is_not_resumed(project: Paths, monkeypatch: 
     run_train(small_params(rounds=1), project, "fedavg")
     starts: list[int] = []
     real = stage.simulate
-    monkeypatch.setattr(stage, "simulate", lambda alg, b, p, s, r, cb: (starts.append(s.round), real(alg, b, p, s, r, cb))[1])
+    monkeypatch.setattr(stage, "simulate",
+                        lambda alg, b, p, s, r, cb: (starts.append(s.round), real(alg, b, p, s, r, cb))[1])
     params = small_params(rounds=1)
     params = with_section(params, "federation", optimizer=params.federation.optimizer.model_copy(update={"lr": 0.02}))
     run_train(params, project, "fedavg")

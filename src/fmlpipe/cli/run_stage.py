@@ -39,4 +39,5 @@ def run_stage(
         from fmlpipe.fl.algorithms import configured  # torch: not for --help
 
         configured(parsed, f"{params} (variant {variant})" if variant else str(params))
-        STAGES[stage].run(parsed, Paths.of(params, variant), StageOptions(algorithm=algorithm, match=match, out=out, env=dict(os.environ)))
+        options = StageOptions(algorithm=algorithm, match=match, out=out, env=dict(os.environ))
+        STAGES[stage].run(parsed, Paths.of(params, variant), options)

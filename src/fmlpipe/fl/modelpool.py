@@ -59,7 +59,9 @@ class ModelPool:
     """Builds each (role, architecture, number of classes) once, on first use. ``archs``: each role's
     architecture when every client has the same (``get``); ``num_classes``: the dataset's."""
 
-    def __init__(self, archs: dict[str, str], input_shape: tuple[int, int, int], num_classes: int, device: torch.device):
+    def __init__(
+        self, archs: dict[str, str], input_shape: tuple[int, int, int], num_classes: int, device: torch.device
+    ):
         self.archs = archs
         self.input_shape = input_shape
         self.num_classes = num_classes
