@@ -37,10 +37,10 @@ def init_state(module: nn.Module, seed: int, *tags: int) -> State:
     module.to(memory_format=torch.contiguous_format)  # initializers fill in memory order
     with seeded_torch(seed, *tags):
         for sub in module.modules():
-            if hasattr(sub, "reset_parameters"):
-                sub.reset_parameters()
-            if hasattr(sub, "reset_running_stats"):
-                sub.reset_running_stats()
+            # looked up by name: nn.Module declares neither (its __getattr__ is typed Tensor | Module)
+            for reset in (getattr(sub, "reset_parameters", None), getattr(sub, "reset_running_stats", None)):
+                if reset is not None:
+                    reset()
     return state_of(module)
 
 

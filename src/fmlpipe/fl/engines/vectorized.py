@@ -176,9 +176,9 @@ def step_function(objective: Callable[..., tuple[torch.Tensor, tuple[torch.Tenso
 
     step = vmap(grad(loss, has_aux=True), in_dims=(0, 0, 0, 0, None, None))
     if not compiled:
-        return step  # type: ignore[return-value]
+        return step
     before_compile()
-    return torch.compile(step)  # type: ignore[return-value]
+    return torch.compile(step)
 
 
 def train_chunk(step: Step, stacks: Sequence[Stacked], plan: BatchPlan, x: torch.Tensor, y: torch.Tensor,
