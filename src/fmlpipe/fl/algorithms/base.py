@@ -87,7 +87,7 @@ class Algorithm(ABC):
     personalized_is_global: ClassVar[bool] = False
     params_class: ClassVar[type[Section]]  # the algorithm's section of ``params.yaml``
 
-    def __init__(self, ctx: SimContext):
+    def __init__(self, ctx: SimContext, params: Section):  # every algorithm is built as cls(ctx, its section)
         self.ctx = ctx
 
     # The server side ---------------------------------------------------------------------

@@ -82,7 +82,7 @@ class FML(Algorithm):
     params_class = FmlParams
 
     def __init__(self, ctx: SimContext, params: FmlParams):
-        super().__init__(ctx)
+        super().__init__(ctx, params)
         self.params = params
 
     def round_values(self, rnd: int, rounds: int) -> dict[str, float]:
