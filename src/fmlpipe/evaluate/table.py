@@ -95,7 +95,7 @@ def _verdict(label: str, summaries: Sequence[AlgorithmSummary], winners: tuple[s
     return f"{label}: **{' and '.join(winners)}** ({_pct(value)}){tie}."
 
 
-def _csv(header: list[str], rows: list[list[Value]]) -> str:
+def _csv(header: list[str], rows: Sequence[Sequence[Value]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
