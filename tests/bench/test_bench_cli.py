@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 
 from fmlpipe.cli import app
 from fmlpipe.models.registry import MODELS
-
 from tests.conftest import needs_fashion
 
 runner = CliRunner()
@@ -33,7 +32,8 @@ def test_bench_runs_every_setting_and_writes_json(tmp_path: Path) -> None:
     assert {"machine", "cases", "targets"} <= report.keys()
     cases = report["cases"]
     assert [(c["setting"], c["algorithm"]) for c in cases] == [
-        ("A", "fml"), ("B", "fml"), ("scale", "fedavg"), ("scale-ref", "fedavg"), ("scale", "fml"), ("scale-ref", "fml")]
+        ("A", "fml"), ("B", "fml"), ("scale", "fedavg"), ("scale-ref", "fedavg"), ("scale", "fml"),
+        ("scale-ref", "fml")]
     for case in cases:
         assert case["engine"] == case["engine_used"] == "vectorized"
         assert case["train_seconds_per_round"] > 0 and case["seconds_per_round"] >= case["train_seconds_per_round"]

@@ -14,8 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from fmlpipe.cli import app
-
-from tests.conftest import REPO, small_params
+from tests.conftest import small_params
 
 runner = CliRunner()
 
@@ -92,7 +91,8 @@ PARAMS_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("edit", "expected"), PARAMS_CASES, ids=[next(iter(c[0])) + "=" + repr(next(iter(c[0].values()))) for c in PARAMS_CASES])
+@pytest.mark.parametrize(("edit", "expected"), PARAMS_CASES,
+                         ids=[next(iter(c[0])) + "=" + repr(next(iter(c[0].values()))) for c in PARAMS_CASES])
 def test_bad_params_value(tmp_path: Path, edit: dict[str, Any], expected: str) -> None:
     # An algorithm's section is checked by the stages that read it (train, evaluate, summarize),
     # each before any work: the data stages do not depend on it, in DVC or in their code.
@@ -137,7 +137,8 @@ def test_impossible_partitions(tmp_path: Path, small_data: Path, edit: dict[str,
         ({"models.local": "resnet50"}, ["--algorithm", "local"], "models.local='resnet50' is not a known model"),
         ({}, ["--algorithm", "fedsgd"], "--algorithm 'fedsgd' is not a known algorithm"),
         ({}, [], "train needs --algorithm NAME"),
-        ({"federation.clients_per_round": 50}, ["--algorithm", "fml"], "federation.clients_per_round=50 exceeds the 10 clients"),
+        ({"federation.clients_per_round": 50}, ["--algorithm", "fml"],
+         "federation.clients_per_round=50 exceeds the 10 clients"),
         ({"variants": {"catfish": {}}}, ["--algorithm", "fml", "--variant", "catfsh"],
          "unknown variant 'catfsh' (variants: catfish)"),
         ({"models.local_cycle": ["mlp", "lenet5"]}, ["--algorithm", "fedavg"],
@@ -149,7 +150,9 @@ def test_impossible_partitions(tmp_path: Path, small_data: Path, edit: dict[str,
          "federation.engine='vectorized' cannot train clients whose models differ in shape"),
     ],
 )
-def test_bad_train_requests(tmp_path: Path, small_data: Path, edit: dict[str, Any], args: list[str], expected: str) -> None:
+def test_bad_train_requests(
+    tmp_path: Path, small_data: Path, edit: dict[str, Any], args: list[str], expected: str
+) -> None:
     _fails(_project(tmp_path, small_data, edit), ["run-stage", "train", *args], 2, expected)
     assert not (tmp_path / "runs").exists()
 
@@ -217,7 +220,8 @@ def test_unreachable_tracking_server(tmp_path: Path, small_data: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     root = _project(tmp_path, small_data, {"tracking.enabled": True, "tracking.uri": f"http://127.0.0.1:{port}"})
-    _fails(root, ["run-stage", "train", "--algorithm", "fedavg"], 1, f"tracking server http://127.0.0.1:{port} is unreachable")
+    _fails(root, ["run-stage", "train", "--algorithm", "fedavg"], 1,
+           f"tracking server http://127.0.0.1:{port} is unreachable")
 
 
 def test_divergence_names_algorithm_client_round_and_marks_the_run_failed(tmp_path: Path, small_data: Path) -> None:

@@ -6,20 +6,18 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from fmlpipe.config import parse_params
 from fmlpipe.errors import ParamsError
-
 from tests.conftest import REPO
-
-import yaml
 
 BASE = yaml.safe_load((REPO / "params.yaml").read_text())
 SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=12), st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+    st.text(max_size=12), st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
 )
 
 
@@ -36,7 +34,8 @@ PATHS = _paths(BASE)
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(edits=st.lists(st.tuples(st.sampled_from(PATHS), SCALARS), max_size=4),
-       extra=st.one_of(st.none(), st.tuples(st.sampled_from([p for p in PATHS if len(p) == 1]), st.text(min_size=1, max_size=8))))
+       extra=st.one_of(st.none(), st.tuples(st.sampled_from([p for p in PATHS if len(p) == 1]),
+                                            st.text(min_size=1, max_size=8))))
 def test_any_edit_is_accepted_or_refused_with_a_message(edits: list[tuple[tuple[str, ...], Any]], extra: Any) -> None:
     raw = copy.deepcopy(BASE)
     for path, value in edits:

@@ -13,7 +13,6 @@ from fmlpipe.config import load_params
 from fmlpipe.config.variants import apply_variant
 from fmlpipe.errors import ParamsError
 from fmlpipe.paths import Paths
-
 from tests.conftest import REPO
 
 
@@ -60,7 +59,8 @@ def test_apply_leaves_the_loaded_mapping_alone(raw_params: dict[str, Any]) -> No
 def test_a_variant_reads_and_writes_under_its_folder() -> None:
     paths = Paths.of(Path("pipelines/dom/params.yaml"), "catfish")
     assert paths.run_dir("fml") == Path("pipelines/dom/catfish/runs/fml")
-    assert paths.pipeline_root == Path("pipelines/dom") and Paths.of(Path("params.yaml")).run_dir("fml") == Path("runs/fml")
+    assert paths.pipeline_root == Path("pipelines/dom")
+    assert Paths.of(Path("params.yaml")).run_dir("fml") == Path("runs/fml")
 
 
 @pytest.mark.parametrize("pipeline", ["dom", "paper"])
@@ -77,7 +77,8 @@ def test_tasks_refuse_undefined_and_gappy_label_maps(raw_params: dict[str, Any],
                             r"tasks: task 'coarse' in cycle is not defined \(allowed: full\)"),
                            ({"label_maps": {"c": [0, 2, 2]}, "cycle": [], "overrides": {}},
                             r"label_maps.c=\[0, 2, 2\]: task labels must be 0..k-1"),
-                           ({"label_maps": {"full": [0]}, "cycle": [], "overrides": {}}, r"tasks: label_maps cannot define 'full'")]:
+                           ({"label_maps": {"full": [0]}, "cycle": [], "overrides": {}},
+                            r"tasks: label_maps cannot define 'full'")]:
         raw = {**raw_params, "tasks": tasks}
         (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
         with pytest.raises(ParamsError, match=message):

@@ -48,9 +48,9 @@ def test_registry_covers_every_dataset_the_schema_allows() -> None:
 
 def test_mnist_constants_are_torchvisions() -> None:
     # copied into fmlpipe.data.mnist so that reading local IDX files skips importing torchvision
-    assert mnist.MNIST_GZ_MD5 == dict(datasets.MNIST.resources)
-    assert mnist.FASHION_CLASSES == tuple(datasets.FashionMNIST.classes)
-    assert mnist.MNIST_CLASSES == tuple(datasets.MNIST.classes)
+    assert dict(datasets.MNIST.resources) == mnist.MNIST_GZ_MD5
+    assert tuple(datasets.FashionMNIST.classes) == mnist.FASHION_CLASSES
+    assert tuple(datasets.MNIST.classes) == mnist.MNIST_CLASSES
 
 
 @pytest.mark.parametrize("gz", [True, False])

@@ -94,7 +94,8 @@ def test_queued_experiments_all_land_in_the_one_store(repo_copy: Path) -> None:
     _run(["git", "add", "-A"], repo_copy)
     _run(["git", "commit", "-qm", "before queue"], repo_copy)
     for alpha in ("0.1", "0.2", "0.7", "0.9"):
-        _run(["dvc", "exp", "run", "--queue", "-n", f"queued-{alpha}", "-S", f"algorithms.fml.alpha={alpha}"], repo_copy)
+        _run(["dvc", "exp", "run", "--queue", "-n", f"queued-{alpha}", "-S", f"algorithms.fml.alpha={alpha}"],
+             repo_copy)
     _run(["dvc", "queue", "start", "-j", "2"], repo_copy)
     deadline = time.monotonic() + 900
     status = _run(["dvc", "queue", "status"], repo_copy)

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from fmlpipe.config import Params
-from fmlpipe.train.stage import run_train
 from fmlpipe.paths import Paths
-
+from fmlpipe.train.stage import run_train
 from tests.conftest import small_params
 
 ALGORITHMS = ("fml", "fedavg", "local")

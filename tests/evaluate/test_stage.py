@@ -14,7 +14,6 @@ from fmlpipe.evaluate.reports import ReportPaths
 from fmlpipe.evaluate.stage import Comparison, run_evaluate
 from fmlpipe.paths import Paths
 from fmlpipe.stages import STAGES, StageOptions
-
 from tests.evaluate.conftest import ALGORITHMS, eval_params
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fmlpipe.evaluate.figures import MAX_GROUPED_CLIENTS, accuracy_by_round_png, client_accuracy_png
-from fmlpipe.evaluate.runs import RoundPoint, RunRecord, Spread, Timing
 import pytest
 
 from fmlpipe.evaluate.compare import AlgorithmSummary
+from fmlpipe.evaluate.figures import MAX_GROUPED_CLIENTS, accuracy_by_round_png, client_accuracy_png
+from fmlpipe.evaluate.runs import RoundPoint, RunRecord, Spread, Timing
 from fmlpipe.evaluate.table import accuracy_by_round_csv, best, client_accuracy_csv
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

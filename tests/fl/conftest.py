@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 
 from fmlpipe.config import Params
-from fmlpipe.train import stage
 from fmlpipe.paths import Paths
-
+from fmlpipe.train import stage
 from tests.conftest import small_params
 
 __all__ = ["small_params", "train_interrupted"]

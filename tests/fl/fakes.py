@@ -17,7 +17,6 @@ from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelPool, init_state
 from fmlpipe.fl.protocol import ClientResult, EvalTask, State
 from fmlpipe.fl.roster import Roster
 from fmlpipe.fl.seeding import GLOBAL_INIT
-
 from tests.conftest import small_params
 
 SIZES = (37, 5, 61, 23)  # batch 8 divides none of them; client 1 has less than one batch

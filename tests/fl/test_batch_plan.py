@@ -7,7 +7,6 @@ import torch
 from fmlpipe.fl.engines.batch_plan import plan_round
 from fmlpipe.fl.local_train import LocalSettings, batch_indices
 from fmlpipe.fl.seeding import SHUFFLE, generator
-
 from tests.fl.fakes import SIZES, fake_data, federation
 
 

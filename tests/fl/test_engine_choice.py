@@ -9,10 +9,9 @@ import torch
 
 from fmlpipe.errors import ParamsError
 from fmlpipe.fl.engines import COMPILE_MIN_ROUND_FLOPS, EngineChoice, choose_engine, round_train_flops
-from fmlpipe.train.stage import run_train
 from fmlpipe.models.registry import build_model
 from fmlpipe.paths import Paths
-
+from fmlpipe.train.stage import run_train
 from tests.fl.conftest import small_params
 from tests.fl.fakes import fake_data, federation, make_run
 

@@ -9,9 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from fmlpipe.train.stage import run_train
 from fmlpipe.paths import Paths
-
+from fmlpipe.train.stage import run_train
 from tests.fl.conftest import small_params
 
 

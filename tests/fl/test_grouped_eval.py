@@ -8,7 +8,6 @@ import fmlpipe.fl.engines.stacked_eval as stacked_eval
 from fmlpipe.fl.engines.vectorized import Vectorized
 from fmlpipe.fl.evaluate import evaluate, grouped_accuracy
 from fmlpipe.fl.modelpool import GLOBAL
-
 from tests.fl.fakes import fake_data, federation, make_run
 
 

@@ -26,13 +26,12 @@ from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelKey, init_state
 from fmlpipe.fl.personal_parts import HEAD, split
 from fmlpipe.fl.protocol import EvalTask
 from fmlpipe.fl.seeding import GLOBAL_INIT
-from fmlpipe.train.context import Run, build_run
-from fmlpipe.train.stage import fingerprint, run_train
 from fmlpipe.model_files import load_model
 from fmlpipe.models.registry import build_model
 from fmlpipe.partition.result import Partition
 from fmlpipe.paths import Paths
-
+from fmlpipe.train.context import Run, build_run
+from fmlpipe.train.stage import fingerprint, run_train
 from tests.conftest import small_params, with_section
 from tests.fl.conftest import train_interrupted
 from tests.fl.fakes import SHAPE, fake_data, federation, make_run
@@ -121,13 +120,18 @@ def test_bad_task_settings_fail_in_one_line_before_writing(project: Paths, tasks
 def test_tasks_are_part_of_the_checkpoint_fingerprint() -> None:
     params = small_params()
     fml = configured(params)["fml"][1]
-    assert fingerprint(params, "fml", fml, "d", "p") != fingerprint(_hetero(params, tasks=["coarse"]), "fml", fml, "d", "p")
+    coarse = _hetero(params, tasks=["coarse"])
+    assert fingerprint(params, "fml", fml, "d", "p") != fingerprint(coarse, "fml", fml, "d", "p")
 
 
-@pytest.mark.parametrize(("algorithm", "setting"), [("fml", {"cycle": ["mlp", "lenet5"]}),
-                                                     ("fml", {"overrides": {0: "lenet5"}}),
-                                                     ("local", {"cycle": ["mlp", "lenet5"], "tasks": ["coarse", "full"]})])
-def test_heterogeneous_runs_save_each_clients_own_model(project: Paths, algorithm: str, setting: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("algorithm", "setting"), [
+    ("fml", {"cycle": ["mlp", "lenet5"]}),
+    ("fml", {"overrides": {0: "lenet5"}}),
+    ("local", {"cycle": ["mlp", "lenet5"], "tasks": ["coarse", "full"]}),
+])
+def test_heterogeneous_runs_save_each_clients_own_model(
+    project: Paths, algorithm: str, setting: dict[str, Any]
+) -> None:
     params = _hetero(small_params(rounds=2), **setting)
     run_train(params, project, algorithm)
     models = project.run_dir(algorithm) / "models"
@@ -203,7 +207,8 @@ def test_task_heterogeneous_fml_records_every_tasks_global_accuracy(project: Pat
     assert metrics["acc_global_test_coarse"] == float(row["acc_global_test_coarse"])
     full, coarse = (load_model(run_dir / "models" / f"{n}.safetensors") for n in ("global", "global-coarse"))
     assert (full.head.out_features, coarse.head.out_features) == (10, 4)
-    assert all(torch.equal(v, coarse.state_dict()[k]) for k, v in full.state_dict().items() if not k.startswith("head."))
+    assert all(torch.equal(v, coarse.state_dict()[k])
+               for k, v in full.state_dict().items() if not k.startswith("head."))
 
 
 def test_resume_with_heterogeneity_is_bit_identical(project: Paths, tmp_path_factory: pytest.TempPathFactory,
@@ -216,7 +221,8 @@ def test_resume_with_heterogeneity_is_bit_identical(project: Paths, tmp_path_fac
     train_interrupted(params, project, "fml", 1, monkeypatch)
     starts: list[int] = []
     real = stage.simulate
-    monkeypatch.setattr(stage, "simulate", lambda alg, b, p, s, r, cb: (starts.append(s.round), real(alg, b, p, s, r, cb))[1])
+    monkeypatch.setattr(stage, "simulate",
+                        lambda alg, b, p, s, r, cb: (starts.append(s.round), real(alg, b, p, s, r, cb))[1])
     run_train(params, project, "fml")
     assert starts == [1]  # resumed after round 1
     assert _files(project.run_dir("fml")) == _files(whole.run_dir("fml"))

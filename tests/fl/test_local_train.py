@@ -51,5 +51,5 @@ def test_nan_loss_raises_divergence() -> None:
         return v, {"m": v}
 
     with pytest.raises(DivergenceError, match="loss of the m model is nan"):
-        train_local([model], [make_optimizer(model.parameters(), SGD, 0.1)], loss, x, torch.zeros(4, dtype=torch.int64), s,
-                    torch.Generator().manual_seed(0))
+        train_local([model], [make_optimizer(model.parameters(), SGD, 0.1)], loss, x, torch.zeros(4, dtype=torch.int64),
+                    s, torch.Generator().manual_seed(0))

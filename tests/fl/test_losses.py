@@ -13,7 +13,6 @@ from fmlpipe.fl.algorithms.fml import FML
 from fmlpipe.fl.local_train import BatchLoss
 from fmlpipe.fl.objectives import kl_to_peer
 from fmlpipe.fl.protocol import ClientTask
-
 from tests.fl.fakes import fake_data, federation, make_run, section
 
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 
-from fmlpipe.train.stage import run_train
 from fmlpipe.paths import Paths
-
+from fmlpipe.train.stage import run_train
 from tests.fl.conftest import small_params
 
 

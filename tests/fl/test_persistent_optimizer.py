@@ -12,7 +12,6 @@ from fmlpipe.fl.modelpool import GLOBAL, LOCAL, init_state
 from fmlpipe.fl.personal_parts import split
 from fmlpipe.fl.seeding import GLOBAL_INIT, LOCAL_INIT, SHUFFLE, generator
 from fmlpipe.models.registry import build_model
-
 from tests.fl.fakes import CLASSES, SHAPE, fake_data, federation, make_run, section, sgd
 
 ROUNDS, CID, LR, ALPHA, BETA = 3, 0, 0.05, 0.3, 0.8

@@ -33,7 +33,8 @@ def test_a_client_starts_from_its_seeded_init_and_only_used_clients_exist(table:
     assert got.keys() == expected.keys()
     assert all(torch.equal(got[k], expected[k]) for k in expected)
     assert states.clients() == [3]
-    assert [type(rows).__name__ for _, rows in states._tables.values()] == ["_FileRows" if table == "file" else "_TensorRows"]
+    expected_rows = "_FileRows" if table == "file" else "_TensorRows"
+    assert [type(rows).__name__ for _, rows in states._tables.values()] == [expected_rows]
 
 
 def test_put_get_and_stacked_gather_scatter_round_trip(table: str) -> None:

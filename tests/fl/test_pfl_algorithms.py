@@ -26,7 +26,6 @@ from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelPool
 from fmlpipe.fl.personal_parts import Parts, split
 from fmlpipe.fl.roster import Roster
 from fmlpipe.models import registry
-
 from tests.fl.fakes import federation
 
 LR, X, Y = 0.5, 1.0, 0
@@ -100,9 +99,9 @@ def personal(backend: LocalBackend, own: dict[str, float] | None = None, head: d
              extra: dict[str, float] | None = None, cid: int = 0) -> None:
     """Give client ``cid`` a known personal state (optimizer state as initialized: zero)."""
     parts = split(backend.personal.get(cid))
-    backend.personal.put(cid, Parts(state(own) if own else parts.own,
-                                    {k: v for k, v in state(head).items() if k.startswith("head")} if head else parts.head,
-                                    parts.optim, {k: torch.tensor(v) for k, v in (extra or {}).items()}).join())
+    heads = {k: v for k, v in state(head).items() if k.startswith("head")} if head else parts.head
+    extras = {k: torch.tensor(v) for k, v in (extra or {}).items()}
+    backend.personal.put(cid, Parts(state(own) if own else parts.own, heads, parts.optim, extras).join())
 
 
 def close(got: dict[str, float], expected: dict[str, float]) -> None:

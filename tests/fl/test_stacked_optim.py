@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from fmlpipe.config.schema import OptimizerParams
-from fmlpipe.fl.optim import make_optimizer
 from fmlpipe.fl.engines.stacked_optim import StackedOptimizer, clip_per_client
+from fmlpipe.fl.optim import make_optimizer
 
 
 @pytest.mark.parametrize("name", ["sgd", "adam"])

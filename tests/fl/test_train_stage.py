@@ -11,10 +11,9 @@ import pytest
 
 import fmlpipe.train.stage as stage
 from fmlpipe.errors import ParamsError
-from fmlpipe.train.stage import run_train
 from fmlpipe.model_files import load_model
 from fmlpipe.paths import Paths
-
+from fmlpipe.train.stage import run_train
 from tests.conftest import with_section
 from tests.fl.conftest import small_params, train_interrupted
 
@@ -46,9 +45,10 @@ def test_fml_writes_models_history_and_metrics(project: Paths) -> None:
 
 def test_saved_personalized_model_reproduces_its_recorded_accuracy(project: Paths) -> None:
     run_train(small_params(), project, "fml")
+    import torch
+
     from fmlpipe.data.store import load_prepared
     from fmlpipe.partition.result import Partition
-    import torch
 
     prepared = load_prepared(project)
     test_idx = torch.tensor(Partition.load(project.partition_file).test[4])
@@ -100,7 +100,8 @@ def test_checkpoint_of_other_params_is_not_resumed(project: Paths, monkeypatch: 
     run_train(small_params(rounds=1), project, "fedavg")
     starts: list[int] = []
     real = stage.simulate
-    monkeypatch.setattr(stage, "simulate", lambda alg, b, p, s, r, cb: (starts.append(s.round), real(alg, b, p, s, r, cb))[1])
+    monkeypatch.setattr(stage, "simulate",
+                        lambda alg, b, p, s, r, cb: (starts.append(s.round), real(alg, b, p, s, r, cb))[1])
     params = small_params(rounds=1)
     params = with_section(params, "federation", optimizer=params.federation.optimizer.model_copy(update={"lr": 0.02}))
     run_train(params, project, "fedavg")

@@ -90,7 +90,8 @@ def test_used_for_channels_last_float32_cpu_above_the_size_floor() -> None:
 
 @pytest.mark.parametrize("case", ["contiguous", "float64", "small", "one channel", "1x1 output"])
 def test_pytorch_ops_elsewhere(case: str) -> None:
-    shape = {"small": (2, 4, 8, 8), "one channel": (256, 1, 24, 24), "1x1 output": (4096, 32, 2, 3)}.get(case, (64, 32, 24, 24))
+    shapes = {"small": (2, 4, 8, 8), "one channel": (256, 1, 24, 24), "1x1 output": (4096, 32, 2, 3)}
+    shape = shapes.get(case, (64, 32, 24, 24))
     x = torch.randn(shape, dtype=torch.float64 if case == "float64" else torch.float32)
     if case != "contiguous":
         x = x.contiguous(memory_format=torch.channels_last)

@@ -8,7 +8,6 @@ from fmlpipe.errors import ParamsError
 from fmlpipe.partition.registry import SCHEMES, assign_clients
 from fmlpipe.partition.shards import deal_classes
 from fmlpipe.partition.stats import class_counts, emd_to_global
-
 from tests.partition.conftest import MakeParams, balanced
 
 LABELS = balanced(num_classes=5, per_class=24)  # N = 120

@@ -13,7 +13,6 @@ from fmlpipe.errors import ParamsError
 from fmlpipe.partition import stage
 from fmlpipe.partition.result import Partition
 from fmlpipe.paths import Paths
-
 from tests.conftest import with_section
 from tests.partition.conftest import balanced
 

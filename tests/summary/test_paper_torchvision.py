@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 
 from fmlpipe.cli import app
 from fmlpipe.data import mnist
-
 from tests.conftest import REPO
 from tests.data.datakit import write_idx
 

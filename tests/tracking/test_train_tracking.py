@@ -14,11 +14,10 @@ from mlflow import MlflowClient
 
 import fmlpipe.train.stage as stage
 from fmlpipe.data.store import load_prepared
-from fmlpipe.train.stage import run_train
 from fmlpipe.model_files import load_model
 from fmlpipe.partition.result import Partition
 from fmlpipe.paths import Paths
-
+from fmlpipe.train.stage import run_train
 from tests.conftest import with_section
 from tests.fl.conftest import small_params
 

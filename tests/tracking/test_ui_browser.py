@@ -17,7 +17,6 @@ from mlflow import MlflowClient
 
 from fmlpipe.config import load_params
 from fmlpipe.tracking.store import resolve_store
-
 from tests.conftest import REPO
 from tests.tracking.servers import free_port, render_dom, start, stop
 

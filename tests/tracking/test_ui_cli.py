@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 from fmlpipe.cli import app
 from fmlpipe.cli.ui import exposure_warning, server_command
 from fmlpipe.tracking.store import TrackingStore
-
 from tests.conftest import REPO
 
 runner = CliRunner()

@@ -14,10 +14,9 @@ import torch
 from fmlpipe.bench.settings import Case
 from fmlpipe.data.store import load_prepared
 from fmlpipe.fl.algorithms import configured
-from fmlpipe.fl.data import federated_data
-from fmlpipe.fl.device import make_deterministic, resolve_device
 from fmlpipe.fl.algorithms.base import Algorithm
-from fmlpipe.fl.data import FederatedData
+from fmlpipe.fl.data import FederatedData, federated_data
+from fmlpipe.fl.device import make_deterministic, resolve_device
 from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelPool, init_state
 from fmlpipe.fl.sampling import participants_per_round, sample_clients
 from fmlpipe.fl.seeding import GLOBAL_INIT

@@ -28,7 +28,7 @@ def prepare(case: Case, root: Path) -> None:
 def run_all(cases: list[Case], on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     results = []
     with tempfile.TemporaryDirectory(prefix="fmlpipe-bench-") as tmp:
-        roots: dict[tuple[float, str, int], Path] = {}
+        roots: dict[tuple[float, str, int, str | None], Path] = {}
         for case in cases:
             if case.data_key not in roots:
                 roots[case.data_key] = Path(tmp) / f"data-{len(roots)}"

@@ -57,8 +57,8 @@ def cases(settings: list[str], engines: list[str], rounds: int, data_fraction: f
     rounds). Every case once per precision in ``precisions``."""
     out: list[Case] = []
     for precision in precisions:
-        out += [replace(case, precision=precision)
-                for case in _cases(settings, engines, rounds, data_fraction, clients, scale_clients, model, params_file)]
+        found = _cases(settings, engines, rounds, data_fraction, clients, scale_clients, model, params_file)
+        out += [replace(case, precision=precision) for case in found]
     return out
 
 
@@ -95,7 +95,8 @@ def _project_params(case: Case) -> Params:
     params = load_params(case.params_file)
     fed = params.federation.model_copy(update={"engine": case.engine, "precision": case.precision,
                                                "rounds": case.rounds})
-    return params.model_copy(update={"federation": fed, "tracking": params.tracking.model_copy(update={"enabled": False})})
+    tracking = params.tracking.model_copy(update={"enabled": False})
+    return params.model_copy(update={"federation": fed, "tracking": tracking})
 
 
 def _raw_params(case: Case) -> dict[str, Any]:

@@ -68,7 +68,8 @@ def bench(
             raise ParamsError(f"--model={model!r} is not a known model (allowed: {', '.join(MODELS)})")
         chosen = _names(settings, SETTINGS, "--settings")
         if "default" in chosen and not params.is_file():
-            raise ParamsError(f"--params {params}: not found (the default setting measures that params file's pipeline)")
+            raise ParamsError(f"--params {params}: not found (the default setting measures that params file's "
+                              "pipeline)")
         todo = cases(chosen, _names(engines, ENGINES, "--engines"), rounds, data_fraction, clients, scale_clients,
                      model, tuple(_names(precision, PRECISIONS, "--precision")), str(params))
         console = Console(width=160)  # the table has 13 columns; a pipe or a log must not squeeze it

@@ -40,5 +40,5 @@ def run_stage(
         if stage not in STAGES:
             raise ParamsError(f"unknown stage '{stage}' (known: {', '.join(STAGES)})")
         parsed = load_params(params, variant)
-        STAGES[stage].run(parsed, Paths.of(params, variant), StageOptions(algorithm=algorithm, match=match, out=out, reference=reference,
-                                                                           env=dict(os.environ)))
+        options = StageOptions(algorithm=algorithm, match=match, out=out, reference=reference, env=dict(os.environ))
+        STAGES[stage].run(parsed, Paths.of(params, variant), options)

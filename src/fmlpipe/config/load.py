@@ -87,7 +87,8 @@ def _model_at(loc: tuple[Any, ...], root: type[Section] = Params) -> type[Sectio
         if field is None:
             return None
         candidates = [a for a in getattr(field.annotation, "__args__", (field.annotation,))]
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, Section)), None)
-        if model is None:
+        found = next((c for c in candidates if isinstance(c, type) and issubclass(c, Section)), None)
+        if found is None:
             return None
+        model = found
     return model

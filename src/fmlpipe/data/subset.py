@@ -10,7 +10,8 @@ def subset_indices(
 ) -> np.ndarray:
     """Sorted int64 indices of a class-stratified subset of ``labels``.
 
-    Each class keeps ``round(n_c * train_fraction)`` samples, then at most ``per_class_cap``. A class that is present keeps at least one sample. ``round`` is Python's (half to even).
+    Each class keeps ``round(n_c * train_fraction)`` samples, then at most ``per_class_cap``.
+    A class that is present keeps at least one sample. ``round`` is Python's (half to even).
     The draw depends only on ``labels`` and ``seed``: classes are visited in ascending order
     with one ``numpy.random.default_rng(seed)``.
     """

@@ -18,7 +18,7 @@ from fmlpipe.stats.paired import PairedComparison, compare_paired
 REFERENCE = "fml"  # the method under test: every other algorithm is set against it
 CONFIDENCE = 0.95
 
-Value = float | int | bool | None
+Value = float | int | bool | str | None
 
 
 @dataclass(frozen=True)

@@ -187,7 +187,8 @@ def load_run(paths: Paths, algorithm: str) -> RunRecord:
         RoundPoint(_round(row, history_path, hint), int(_cell(row, PARTICIPANTS, history_path, hint)),
                    _optional_cell(row, mean_key, history_path, hint),
                    _cell(row, ACC_GLOBAL_TEST, history_path, hint) if global_test is not None else None,
-                   (_cell(row, ALPHA, history_path, hint), _cell(row, BETA, history_path, hint)) if ALPHA in row else None)
+                   (_cell(row, ALPHA, history_path, hint), _cell(row, BETA, history_path, hint))
+                   if ALPHA in row else None)
         for row in _read_csv(history_path, columns, hint)
     )
     numbers = [point.round for point in history]

@@ -13,8 +13,8 @@ from typing import Any
 
 from fmlpipe.config import Params
 from fmlpipe.errors import DataError
-from fmlpipe.fl.algorithms import configured
 from fmlpipe.evaluate.runs import RunRecord, json_number, read_json
+from fmlpipe.fl.algorithms import configured
 from fmlpipe.paths import Paths
 
 INPUTS = {True: "standardized per channel by the training split's pixel mean and std", False: "pixel values in [0, 1]"}
@@ -54,7 +54,8 @@ class Setting:
             return ""
         small, large = min(self.test_sizes), max(self.test_sizes)
         return (f"Local test splits hold {small}–{large} images, so one client's accuracy moves in steps of "
-                f"{100 / max(small, 1):.1f} points on the smallest: worst-client and 10th-percentile figures are coarse.")
+                f"{100 / max(small, 1):.1f} points on the smallest: worst-client and 10th-percentile figures "
+                "are coarse.")
 
     def lines(self) -> list[str]:
         fed, models = self.params.federation, self.params.models

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fmlpipe.config import Params
+from fmlpipe.evaluate.compare import AlgorithmSummary, Verdict, verdicts
 from fmlpipe.evaluate.figures import accuracy_by_round_png, client_accuracy_png
 from fmlpipe.evaluate.reports import ReportPaths
 from fmlpipe.evaluate.runs import load_runs
 from fmlpipe.evaluate.setting import load_setting
-from fmlpipe.fl.algorithms import configured
-from fmlpipe.evaluate.compare import AlgorithmSummary, Verdict, verdicts
 from fmlpipe.evaluate.table import (
     accuracy_by_round_csv,
     best,
@@ -23,6 +22,7 @@ from fmlpipe.evaluate.table import (
     markdown,
     metrics_json,
 )
+from fmlpipe.fl.algorithms import configured
 from fmlpipe.io import atomic_path, write_json, write_text
 from fmlpipe.paths import Paths
 

@@ -10,6 +10,7 @@ from fmlpipe.evaluate.compare import AlgorithmSummary, Value, Verdict, separable
 from fmlpipe.evaluate.runs import RunRecord
 from fmlpipe.evaluate.setting import Setting
 
+
 def best(summaries: Sequence[AlgorithmSummary], key: str) -> tuple[str, ...]:
     """The algorithms reaching the highest ``key`` (all of them on a tie; none if no one has it)."""
     values = {s.algorithm: s.to_dict()[key] for s in summaries}
@@ -129,7 +130,7 @@ def _best_line(label: str, summaries: Sequence[AlgorithmSummary], winners: tuple
     return f"{label}: **{' and '.join(winners)}** ({_pct(value)}){tie}."
 
 
-def _csv(header: list[str], rows: list[list[Value]]) -> str:
+def _csv(header: list[str], rows: Sequence[Sequence[Value]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)

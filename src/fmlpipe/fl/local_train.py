@@ -83,7 +83,7 @@ def train_local(
             total, parts = batch_loss(x[idx], y[idx])
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
-        total.backward()
+        total.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         if settings.grad_clip is not None:
             for module in modules:  # per model, not over all models at once
                 nn.utils.clip_grad_norm_(module.parameters(), settings.grad_clip)

@@ -38,10 +38,10 @@ def init_state(module: nn.Module, seed: int, *tags: int) -> State:
     module.to(memory_format=torch.contiguous_format)  # initializers fill in memory order
     with seeded_torch(seed, *tags):
         for sub in module.modules():
-            if hasattr(sub, "reset_parameters"):
-                sub.reset_parameters()
-            if hasattr(sub, "reset_running_stats"):
-                sub.reset_running_stats()
+            # looked up by name: nn.Module declares neither (its __getattr__ is typed Tensor | Module)
+            for reset in (getattr(sub, "reset_parameters", None), getattr(sub, "reset_running_stats", None)):
+                if reset is not None:
+                    reset()
     return state_of(module)
 
 
@@ -60,7 +60,9 @@ class ModelPool:
     """Builds each (role, architecture, number of classes) once, on first use. ``archs``: each role's
     architecture when every client has the same (``get``); ``num_classes``: the dataset's."""
 
-    def __init__(self, archs: dict[str, str], input_shape: tuple[int, int, int], num_classes: int, device: torch.device):
+    def __init__(
+        self, archs: dict[str, str], input_shape: tuple[int, int, int], num_classes: int, device: torch.device
+    ):
         self.archs = archs
         self.input_shape = input_shape
         self.num_classes = num_classes

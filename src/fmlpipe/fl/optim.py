@@ -53,7 +53,8 @@ def fresh_state(module: nn.Module, names: Iterable[str], opt: OptimizerParams) -
         p = params[name]
         for buf in buffer_names(opt):
             shape = () if buf == "step" else p.shape
-            out[f"{name}/{buf}"] = torch.zeros(shape, dtype=torch.float32 if buf == "step" else p.dtype, device=p.device)
+            dtype = torch.float32 if buf == "step" else p.dtype
+            out[f"{name}/{buf}"] = torch.zeros(shape, dtype=dtype, device=p.device)
     return out
 
 

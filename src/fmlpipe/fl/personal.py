@@ -76,7 +76,8 @@ class _FileRows:
 
     def __init__(self, num_rows: int, row_bytes: int):
         self.row_bytes = row_bytes
-        self.file = tempfile.TemporaryFile(prefix="fmlpipe-personal-")
+        # open for as long as the table lives, so no `with`
+        self.file = tempfile.TemporaryFile(prefix="fmlpipe-personal-")  # noqa: SIM115
         self.fd = self.file.fileno()
 
     def read(self, rows: Sequence[int]) -> torch.Tensor:

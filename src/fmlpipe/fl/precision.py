@@ -40,7 +40,8 @@ def check_precision(precision: str, device: torch.device) -> None:
         return
     if not set(NATIVE_CPU_FLAGS) & cpu_flags():
         raise ParamsError("federation.precision='bf16' needs a CPU with native bf16 (AVX512-BF16 or AMX) or a "
-                          "CUDA device; this CPU has neither, and emulated bf16 is slower than fp32 (allowed here: fp32)")
+                          "CUDA device; this CPU has neither, and emulated bf16 is slower than fp32 "
+                          "(allowed here: fp32)")
 
 
 @contextlib.contextmanager

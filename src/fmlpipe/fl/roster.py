@@ -38,7 +38,8 @@ class Roster:
         client that does not exist. ``shared_model``: the algorithm aggregates a global model
         (its head is then kept per client when tasks differ, or always with ``private_heads``)."""
         models, tasks = params.models, params.tasks
-        for key, overrides in (("models.local_overrides", models.local_overrides), ("tasks.overrides", tasks.overrides)):
+        for key, overrides in (("models.local_overrides", models.local_overrides),
+                               ("tasks.overrides", tasks.overrides)):
             bad = [cid for cid in overrides if not 0 <= cid < num_clients]
             if bad:
                 raise ParamsError(f"{key}: client {bad[0]} does not exist (clients are 0..{num_clients - 1}, "

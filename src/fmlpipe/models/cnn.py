@@ -45,4 +45,5 @@ class FedAvgCNN(nn.Module):
         x = pool_relu(self.conv1(x))
         x = pool_relu(self.conv2(x))
         x = F.relu(self.fc1(x.flatten(1)))
-        return self.head(x)
+        logits: torch.Tensor = self.head(x)
+        return logits

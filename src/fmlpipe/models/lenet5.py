@@ -43,4 +43,5 @@ class LeNet5(nn.Module):
         x = pool_relu(self.conv2(x))
         x = F.relu(self.fc1(x.flatten(1)))
         x = F.relu(self.fc2(x))
-        return self.head(x)
+        logits: torch.Tensor = self.head(x)
+        return logits

@@ -24,4 +24,5 @@ class MLP(nn.Module):
         """``x`` [B, C, H, W] float in [0, 1] -> logits [B, num_classes]."""
         x = F.relu(self.fc1(x.flatten(1)))
         x = F.relu(self.fc2(x))
-        return self.head(x)
+        logits: torch.Tensor = self.head(x)
+        return logits

@@ -64,4 +64,5 @@ class ResNet8(nn.Module):
         """``x`` [B, C, H, W] float in [0, 1] -> logits [B, num_classes]."""
         x = F.relu(self.bn(self.stem(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
-        return self.head(x.mean(dim=(2, 3)))  # global average pool
+        logits: torch.Tensor = self.head(x.mean(dim=(2, 3)))  # global average pool
+        return logits

@@ -22,7 +22,7 @@ def largest_remainder(weights: np.ndarray, totals: np.ndarray | int) -> np.ndarr
     if np.any((sums[:, 0] <= 0) & (tot > 0)):
         raise ValueError("largest_remainder: a row with a positive total has all-zero weights")
     quotas = np.divide(rows * tot[:, None], sums, out=np.zeros_like(rows), where=sums > 0)
-    base = np.floor(quotas).astype(np.int64)
+    base: np.ndarray = np.floor(quotas).astype(np.int64)
     short = tot - base.sum(axis=1)
     # Rank each entry by its fractional part (largest first) and top up the `short` best.
     order = np.argsort(-(quotas - base), axis=1, kind="stable")

@@ -77,7 +77,7 @@ class Partition:
         try:
             with safe_open(str(path), framework="np") as fh:
                 meta = fh.metadata() or {}
-                arrays = {key: fh.get_tensor(key) for key in fh.keys()}
+                arrays = {key: fh.get_tensor(key) for key in fh.keys()}  # noqa: SIM118 (not iterable)
             if meta.get("format") != FORMAT:
                 raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT!r}")
             train = _unflatten(arrays["train_indices"], arrays["train_offsets"])

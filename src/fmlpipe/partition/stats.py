@@ -78,7 +78,8 @@ def emd_to_global(client_counts: np.ndarray, global_counts: np.ndarray) -> np.nd
     # An empty client divides by 1: its all-zero vector sits at distance 1 from any distribution.
     freq = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
     ref = np.asarray(global_counts, dtype=np.float64)
-    return np.abs(freq - ref / ref.sum()).sum(axis=1)
+    distance: np.ndarray = np.abs(freq - ref / ref.sum()).sum(axis=1)
+    return distance
 
 
 def compute_stats(labels: np.ndarray, partition: Partition) -> PartitionStats:

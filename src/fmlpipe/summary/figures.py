@@ -36,7 +36,8 @@ def _panel(ax: Axes, runs: Sequence[VariantRun], series: Callable[[VariantRun], 
     ax.set_title(title)
     ax.set_xlabel("round")
     ax.set_ylabel(ylabel)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    # the default AutoLocator is a MaxNLocator; the stubs know only the base Locator
+    ax.xaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]
     ax.grid(alpha=0.3)
 
 

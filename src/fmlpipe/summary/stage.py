@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fmlpipe.config import Params
+from fmlpipe.errors import ParamsError
 from fmlpipe.io import atomic_path, write_text
 from fmlpipe.paths import Paths
-from fmlpipe.errors import ParamsError
 from fmlpipe.summary.collect import collect
 from fmlpipe.summary.compare import against, pooled, within
 from fmlpipe.summary.figures import balance_png, by_round_png, others_png
@@ -31,8 +31,10 @@ def run_summarize(params: Params, paths: Paths, match: str = "*", out: str = "re
     inside = within(runs)
     across = against(runs, reference) if reference is not None else []
     reports = root / out
-    texts = {reports / "summary.md": markdown(rows, inside, across, reference), reports / "summary.csv": summary_csv(rows),
-             reports / "verdicts.csv": verdicts_csv([*inside, *across]), reports / "by_round.csv": by_round_csv(runs)}
+    texts = {reports / "summary.md": markdown(rows, inside, across, reference),
+             reports / "summary.csv": summary_csv(rows),
+             reports / "verdicts.csv": verdicts_csv([*inside, *across]),
+             reports / "by_round.csv": by_round_csv(runs)}
     images = {reports / "by_round.png": by_round_png(runs), reports / "balance.png": balance_png(runs),
               reports / "others.png": others_png(runs)}
     for path, text in texts.items():

@@ -100,10 +100,11 @@ def summary_csv(rows: Sequence[Pooled]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     figures = ("personalized", "best", "personalized_p10", "global", "others")
-    writer.writerow(["variant", "algorithm", "seeds", *(f"{f}_{s}" for f in figures for s in ("mean", "std", "low", "high")),
-                     "converged_seeds"])
+    stats = ("mean", "std", "low", "high")
+    writer.writerow(["variant", "algorithm", "seeds", *(f"{f}_{s}" for f in figures for s in stats), "converged_seeds"])
     for r in rows:
-        cells = [c for value in (r.personalized, r.best, r.personalized_p10, r.global_test, r.others) for c in _cells(value)]
+        values = (r.personalized, r.best, r.personalized_p10, r.global_test, r.others)
+        cells = [c for value in values for c in _cells(value)]
         writer.writerow([r.group, r.algorithm, r.seeds, *cells, r.converged])
     return buffer.getvalue()
 

@@ -93,7 +93,8 @@ def create_run(client: MlflowClient, experiment_id: str, name: str, params: dict
     items = [Param(k, v) for k, v in params.items()]
     for start in range(0, len(items), 100):  # at most 100 params per batch
         client.log_batch(run.info.run_id, params=items[start : start + 100], synchronous=True)
-    return run.info.run_id
+    run_id: str = run.info.run_id  # Any to mypy: MLflow wraps it in an untyped decorator
+    return run_id
 
 
 def set_tags(client: MlflowClient, run_id: str, tags: dict[str, str]) -> None:

@@ -10,8 +10,8 @@ from fmlpipe.config import Params
 from fmlpipe.io import write_json
 from fmlpipe.metrics import RunLog
 from fmlpipe.paths import Paths
-from fmlpipe.tracking.provenance import flatten, provenance_tags
 from fmlpipe.tracking.clients import ClientInfo
+from fmlpipe.tracking.provenance import flatten, provenance_tags
 from fmlpipe.tracking.store import resolve_store
 
 

@@ -16,8 +16,8 @@ import numpy as np
 from mlflow.entities import Metric
 
 from fmlpipe.metrics import CLIENT, ROUND, Row, RunLog
-from fmlpipe.tracking.clients import ClientInfo
 from fmlpipe.model_files import load_model
+from fmlpipe.tracking.clients import ClientInfo
 from fmlpipe.tracking.runs import RunRef, connect, create_run, live_run, log_metrics, set_tags
 from fmlpipe.tracking.store import TrackingStore
 
@@ -99,7 +99,8 @@ class MlflowTrainTracker:
                 step = int(row[ROUND])
                 parent += _metrics({**row, **evaluated.get(step, {})}, step, (ROUND,))
         log_metrics(self.client, self.ref.run_id, parent)
-        log_metrics(self.client, self.ref.run_id, [Metric(ROUND_MARK, float(state.round), int(time.time() * 1000), state.round)])
+        mark = Metric(ROUND_MARK, float(state.round), int(time.time() * 1000), state.round)
+        log_metrics(self.client, self.ref.run_id, [mark])
         self.logged = state.round
 
     def finish(self, state: RunLog, run_dir: Path) -> None:

@@ -91,8 +91,8 @@ def run_models(alg: Algorithm, backend: Backend, global_state: State | None) -> 
     if LOCAL in alg.roles:
         for cid, state in sorted(backend.states(), key=lambda item: item[0]):
             key = roster.key(LOCAL, cid)
-            out[client_name(cid)] = (split(state).own,
-                                     {**architecture(key.arch, shape, key.num_classes, norm), "task": roster.tasks[cid]})
+            arch = architecture(key.arch, shape, key.num_classes, norm)
+            out[client_name(cid)] = split(state).own, {**arch, "task": roster.tasks[cid]}
     return out
 
 

@@ -6,10 +6,9 @@ import hashlib
 import json
 from collections.abc import Mapping
 
+import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-import torch
 
 from fmlpipe.config import Params
 from fmlpipe.config.schema import Section
@@ -25,8 +24,8 @@ from fmlpipe.fl.simulation import RunState, simulate
 from fmlpipe.metrics import client_name
 from fmlpipe.partition.result import Partition
 from fmlpipe.paths import Paths
-from fmlpipe.tracking.setup import train_tracker
 from fmlpipe.tracking.clients import ClientInfo
+from fmlpipe.tracking.setup import train_tracker
 from fmlpipe.train.checkpoint import load_checkpoint, save_checkpoint
 from fmlpipe.train.context import build_run
 from fmlpipe.train.outputs import run_models, write_run_outputs

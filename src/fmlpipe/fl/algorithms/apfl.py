@@ -17,7 +17,7 @@ every step (the paper's rule as its Algorithm states it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import torch
 from pydantic import Field
@@ -53,7 +53,7 @@ class ProjectedSGD(torch.optim.Optimizer):
                     p.sub_(p.grad, alpha=group["lr"]).clamp_(0.0, 1.0)
 
 
-def mix(alpha: torch.Tensor | float, own: State, shared: State) -> State:
+def mix(alpha: torch.Tensor | float, own: Mapping[str, torch.Tensor], shared: Mapping[str, torch.Tensor]) -> State:
     """``alpha * own + (1 - alpha) * shared``, entry by entry."""
     return {name: alpha * own[name] + (1 - alpha) * shared[name] for name in own}
 
@@ -67,7 +67,7 @@ class APFL(Algorithm):
     params_class = ApflParams
 
     def __init__(self, ctx: SimContext, params: ApflParams):
-        super().__init__(ctx)
+        super().__init__(ctx, params)
         self.alpha, self.adaptive = params.alpha, params.adaptive
         self.require_global_architecture()
 

@@ -24,7 +24,7 @@ from fmlpipe.fl.data import FederatedData
 from fmlpipe.fl.evaluate import evaluate
 from fmlpipe.fl.heads import initial_head, share
 from fmlpipe.fl.local_train import BatchLoss, ClientDiverged, DivergenceError, LocalSettings, train_local
-from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelKey, ModelPool, init_state, state_of, fast_layout
+from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelKey, ModelPool, fast_layout, init_state, state_of
 from fmlpipe.fl.objectives import cross_entropy
 from fmlpipe.fl.optim import fresh_state, load_state, make_optimizer, save_state
 from fmlpipe.fl.personal_parts import Parts, split
@@ -91,7 +91,7 @@ class Algorithm(ABC):
     personalize_every_round: ClassVar[bool] = True
     params_class: ClassVar[type[Section]]  # the algorithm's section of ``params.yaml``
 
-    def __init__(self, ctx: SimContext):
+    def __init__(self, ctx: SimContext, params: Section):  # every algorithm is built as cls(ctx, its section)
         self.ctx = ctx
 
     # The server side ---------------------------------------------------------------------

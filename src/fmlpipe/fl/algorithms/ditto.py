@@ -43,7 +43,7 @@ class Ditto(Algorithm):
     params_class = DittoParams
 
     def __init__(self, ctx: SimContext, params: DittoParams):
-        super().__init__(ctx)
+        super().__init__(ctx, params)
         self.lam = params.lam
         self.require_global_architecture()
 

@@ -3,6 +3,8 @@ takes the sample-weighted mean of the returned models."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from fmlpipe.config.schema import Section
 from fmlpipe.fl.algorithms.base import Algorithm, SimContext, Slot
 from fmlpipe.fl.modelpool import GLOBAL
@@ -16,9 +18,9 @@ class FedAvg(Algorithm):
     name = "fedavg"
     slots = (Slot(GLOBAL, GLOBAL, personal=False),)
     supports_heterogeneity = False  # one shared model: no client has a model of its own
-    params_class: type[Section] = FedAvgParams
+    params_class: ClassVar[type[Section]] = FedAvgParams  # FedProx and FedAvg-FT bring their own
     personalized_is_global = True
 
     def __init__(self, ctx: SimContext, params: Section):
-        super().__init__(ctx)
+        super().__init__(ctx, params)
         self.params = params

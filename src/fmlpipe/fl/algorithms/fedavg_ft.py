@@ -14,7 +14,7 @@ from pydantic import Field
 from fmlpipe.config.schema import Section
 from fmlpipe.fl.algorithms.base import SimContext, cross_entropy_loss
 from fmlpipe.fl.algorithms.fedavg import FedAvg
-from fmlpipe.fl.modelpool import GLOBAL, ModelKey, ModelPool, state_of, fast_layout
+from fmlpipe.fl.modelpool import GLOBAL, ModelKey, ModelPool, fast_layout, state_of
 from fmlpipe.fl.optim import make_optimizer
 from fmlpipe.fl.protocol import ClientTask, State
 from fmlpipe.fl.seeding import FINETUNE_SHUFFLE

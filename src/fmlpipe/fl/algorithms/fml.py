@@ -14,11 +14,9 @@ persistent``), as the authors' code creates its optimizer once; the meme's start
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-
-import torch
-
 from typing import Literal
 
+import torch
 from pydantic import Field
 
 from fmlpipe.config.schema import Section
@@ -85,7 +83,7 @@ class FML(Algorithm):
     params_class = FmlParams
 
     def __init__(self, ctx: SimContext, params: FmlParams):
-        super().__init__(ctx)
+        super().__init__(ctx, params)
         self.params = params
 
     def round_values(self, rnd: int, rounds: int) -> dict[str, float]:

@@ -23,4 +23,4 @@ class LocalOnly(Algorithm):
     params_class = LocalParams
 
     def __init__(self, ctx: SimContext, params: LocalParams):
-        super().__init__(ctx)
+        super().__init__(ctx, params)

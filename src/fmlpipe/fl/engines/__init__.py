@@ -107,6 +107,7 @@ def choose_engine(requested: str, alg: Algorithm, models: Mapping[str, tuple[str
 def round_train_flops(data: FederatedData, fed: FederationParams, modules: Sequence[nn.Module]) -> float:
     """Training FLOPs of an average round: participants x samples x 3 forwards of each model."""
     count = participants_per_round(fed.clients_per_round, data.num_clients)
+    samples: float
     if fed.local_steps is not None:
         samples = fed.local_steps * fed.batch_size
     else:

@@ -42,7 +42,9 @@ class BatchPlan:
         return BatchPlan(self.cids[start:stop], steps, self.rows[:t, start:stop], self.weight[:t, start:stop])
 
 
-def client_batches(train: torch.Tensor, settings: LocalSettings, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def client_batches(
+    train: torch.Tensor, settings: LocalSettings, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One client's batches as dataset rows [S, B] and weights [S, B]; ``train`` holds the
     client's dataset rows."""
     size = settings.batch_size

@@ -115,7 +115,9 @@ class Vectorized:
             if group:
                 yield from self._evaluate_group(alg, key, group)
 
-    def _evaluate_group(self, alg: Algorithm, key: ModelKey, group: list[tuple[int, State]]) -> Iterator[tuple[int, float]]:
+    def _evaluate_group(
+        self, alg: Algorithm, key: ModelKey, group: list[tuple[int, State]]
+    ) -> Iterator[tuple[int, float]]:
         ctx = alg.ctx
         tests = [ctx.data.clients[cid].test for cid, _ in group]
         y = ctx.roster.relabel(ctx.data.train_y, ctx.roster.tasks[group[0][0]])
@@ -177,14 +179,15 @@ def step_function(objective: Callable[..., tuple[torch.Tensor, tuple[torch.Tenso
 
     step = vmap(grad(loss, has_aux=True), in_dims=(0, 0, 0, 0, None, None))
     if not compiled:
-        return step  # type: ignore[return-value]
+        return step
     before_compile()
-    return torch.compile(step)  # type: ignore[return-value]
+    return torch.compile(step)
 
 
 def train_chunk(step: Step, stacks: Sequence[Stacked], plan: BatchPlan, x: torch.Tensor, y: torch.Tensor,
                 settings: LocalSettings, lr: float, anchor: State | None, values: Mapping[str, float],
-                compiled: bool = False, states: Sequence[list[list[torch.Tensor]] | None] | None = None) -> torch.Tensor:
+                compiled: bool = False,
+                states: Sequence[list[list[torch.Tensor]] | None] | None = None) -> torch.Tensor:
     """Train the stacked states in place along ``plan``, each slot's optimizer starting from
     ``states[slot]`` (None: fresh; updated in place); returns each client's summed recorded
     loss per slot, [K, slots]."""
