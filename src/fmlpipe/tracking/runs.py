@@ -23,7 +23,7 @@ BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch call
 class RunRef:
     """Where a stage's runs live; written to the stage's outputs as JSON."""
 
-    tracking_uri: str
+    tracking_uri: str | None  # None: the project's own store, wherever the project is (``TrackingStore.ref_uri``)
     experiment_id: str
     run_id: str
     fingerprint: str

@@ -17,6 +17,11 @@ STORE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
 
 
+def project_store_uri(root: Path) -> str:
+    """The URI of the project's own store, ``mlflow.db`` at its root."""
+    return f"sqlite:///{root / STORE_FILE}"
+
+
 @dataclass(frozen=True)
 class TrackingStore:
     uri: str  # MLflow tracking URI
@@ -27,6 +32,18 @@ class TrackingStore:
     @property
     def is_local_sqlite(self) -> bool:
         return self.uri.startswith("sqlite:///")
+
+    @property
+    def ref_uri(self) -> str | None:
+        """What a run reference records for this store: None for the project's own store, so a
+        committed ``mlflow.json`` holds no absolute path and follows the project when it is moved
+        or cloned; any other store (a server, a chosen SQLite file) by its URI."""
+        return None if self.uri == project_store_uri(self.project_root) else self.uri
+
+    def owns(self, ref_uri: str | None) -> bool:
+        """Whether a run reference's ``tracking_uri`` means this store. An absolute URI of another
+        project's ``mlflow.db`` (an old reference, from before the project moved) does not."""
+        return (project_store_uri(self.project_root) if ref_uri is None else ref_uri) == self.uri
 
 
 def project_root(start: Path, env: Mapping[str, str]) -> Path:
@@ -46,7 +63,7 @@ def resolve_store(tracking: TrackingParams, start: Path, env: Mapping[str, str] 
     ``mlflow.db`` at the project root, with artifacts under ``mlartifacts/`` beside it."""
     env = os.environ if env is None else env
     root = project_root(start, env)
-    uri = env.get("MLFLOW_TRACKING_URI") or tracking.uri or f"sqlite:///{root / STORE_FILE}"
+    uri = env.get("MLFLOW_TRACKING_URI") or tracking.uri or project_store_uri(root)
     return TrackingStore(uri, (root / ARTIFACTS_DIR).as_uri(), tracking.experiment, root)
 
 

@@ -73,15 +73,20 @@ class MlflowTrainTracker:
 
     def _open(self) -> RunRef:
         old = RunRef.load(self.ref_path)
-        if (old is not None and old.fingerprint == self.fingerprint and old.tracking_uri == self.store.uri
+        # The reference's store must be this one: after a move or clone, an old absolute path
+        # names another project's store, which this stage must not write into.
+        if (old is not None and old.fingerprint == self.fingerprint and self.store.owns(old.tracking_uri)
                 and live_run(self.client, old.run_id)):
             self.client.update_run(old.run_id, status="RUNNING")
             for run_id in old.client_runs.values():
                 self.client.update_run(run_id, status="RUNNING")
+            if old.tracking_uri != self.store.ref_uri:  # an old absolute path to this very store
+                old.tracking_uri = self.store.ref_uri
+                old.save(self.ref_path)
             return old
         run_id = create_run(self.client, self.experiment_id, self.run_name, self.params,
                             {**self.tags, "fmlpipe.algorithm": self.algorithm})
-        ref = RunRef(self.store.uri, self.experiment_id, run_id, self.fingerprint)
+        ref = RunRef(self.store.ref_uri, self.experiment_id, run_id, self.fingerprint)
         for info in self.clients:
             ref.client_runs[info.name] = create_run(
                 self.client, self.experiment_id, info.name,
