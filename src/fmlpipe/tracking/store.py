@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,13 @@ from fmlpipe.config.schema import TrackingParams
 
 STORE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
+
+# How long a stage waits for another process's lock on a local SQLite store before giving up.
+# A concurrent stage's writes hold it for milliseconds, and first opens (schema migrations,
+# seconds) are serialized by ``store_lock`` before this wait starts, so a lock held this long
+# is a stuck or foreign process. MLflow's own waits are longer: 5 s (Python's sqlite3 default)
+# to open and 20 s per statement (``PRAGMA busy_timeout = 20000`` in each of its sessions).
+BUSY_TIMEOUT_S = 10.0
 
 
 def project_store_uri(root: Path) -> str:
@@ -32,6 +40,16 @@ class TrackingStore:
     @property
     def is_local_sqlite(self) -> bool:
         return self.uri.startswith("sqlite:///")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file of a local SQLite store; None for a server."""
+        return Path(self.uri.removeprefix("sqlite:///")) if self.is_local_sqlite else None
+
+    @property
+    def location(self) -> str:
+        """How messages name the store: its file, or the server's URI."""
+        return str(self.sqlite_path or self.uri)
 
     @property
     def ref_uri(self) -> str | None:
@@ -81,3 +99,10 @@ def store_lock(store: TrackingStore) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def open_sqlite(path: Path) -> sqlite3.Connection:
+    """fmlpipe's own connection to a store's file, beside MLflow's: never creates the file,
+    waits ``BUSY_TIMEOUT_S`` for another process's lock, and commits only what it says."""
+    return sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_S,
+                           isolation_level=None)

@@ -8,7 +8,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +16,10 @@ import mlflow
 import numpy as np
 from mlflow.entities import Metric
 
+from fmlpipe.errors import FmlpipeError
 from fmlpipe.fl.simulation import Row, RunState
 from fmlpipe.model_files import load_model
+from fmlpipe.tracking.faults import store_faults
 from fmlpipe.tracking.runs import RunRef, connect, create_run, live_run, log_metrics, set_tags
 from fmlpipe.tracking.store import TrackingStore
 
@@ -66,9 +68,11 @@ class MlflowTrainTracker:
         if variant:
             tags = {**tags, "fmlpipe.variant": variant}
         self.params, self.tags, self.clients, self.ref_path = params, tags, clients, ref_path
+        # Before training: a faulty store stops the stage here, its outputs untouched.
         self.client, self.experiment_id = connect(store)
-        self.ref = self._open()
-        history = self.client.get_metric_history(self.ref.run_id, ROUND_MARK)
+        with store_faults(store):
+            self.ref = self._open()
+            history = self.client.get_metric_history(self.ref.run_id, ROUND_MARK)
         self.logged = int(max((m.value for m in history), default=0))
 
     def _open(self) -> RunRef:
@@ -102,6 +106,10 @@ class MlflowTrainTracker:
         """Log every round completed since the last logged one, one batch per run."""
         if state.round <= self.logged:
             return
+        with store_faults(self.store):
+            self._log_rounds(state)
+
+    def _log_rounds(self, state: RunState) -> None:
         new = range(self.logged + 1, state.round + 1)
         for row in state.client_rows:
             if row["round"] in new:
@@ -119,6 +127,10 @@ class MlflowTrainTracker:
 
     def finish(self, state: RunState, run_dir: Path) -> None:
         """Attach models and result files once, then close every run as FINISHED."""
+        with store_faults(self.store):
+            self._finish(run_dir)
+
+    def _finish(self, run_dir: Path) -> None:
         if self.client.get_run(self.ref.run_id).data.tags.get(COMPLETE_TAG) != "true":
             models = run_dir / "models"
             for info in self.clients:
@@ -148,7 +160,10 @@ class MlflowTrainTracker:
                                      pip_requirements=mlflow.pytorch.get_default_pip_requirements())
 
     def fail(self) -> None:
-        self._close("FAILED")
+        """Mark the runs FAILED, if the store lets us: the stage is already failing with its own
+        error, which a store fault (say, the very lock it failed on) must not replace."""
+        with suppress(FmlpipeError), store_faults(self.store):
+            self._close("FAILED")
 
     def _close(self, status: str) -> None:
         for run_id in (*self.ref.client_runs.values(), self.ref.run_id):
