@@ -20,6 +20,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from fmlpipe.errors import FmlpipeError
+from fmlpipe.tracking.relocate import relocate_artifacts
 from fmlpipe.tracking.store import TrackingStore, open_sqlite, store_lock
 
 ELSEWHERE = "or set tracking.uri / MLFLOW_TRACKING_URI to another store"
@@ -141,4 +142,6 @@ def opened(store: TrackingStore) -> Iterator[MlflowClient]:
     check_reachable(store.uri)
     with store_lock(store), store_faults(store):
         check_sqlite(store)
-        yield MlflowClient(store.uri)  # opens the store: MLflow checks its schema revision
+        client = MlflowClient(store.uri)  # opens the store: MLflow checks its schema revision
+        relocate_artifacts(store)
+        yield client
