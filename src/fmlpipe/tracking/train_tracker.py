@@ -47,15 +47,16 @@ def fluent_uri(uri: str) -> Iterator[None]:
     """Point MLflow's global (fluent) API at ``uri`` for a block, then restore it:
     ``mlflow.set_tracking_uri`` also sets ``MLFLOW_TRACKING_URI`` in the environment, which
     would leak into every later run and subprocess of this process."""
-    before_uri, before_env = mlflow.get_tracking_uri(), os.environ.get("MLFLOW_TRACKING_URI")
+    before_env = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(before_uri)
-        if before_env is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
+        # Unset (fmlpipe sets it nowhere else), not set back to what get_tracking_uri() said
+        # before: that would pin the default, and every later client in this process would
+        # ignore MLFLOW_TRACKING_URI.
+        mlflow.set_tracking_uri(None)
+        if before_env is not None:
             os.environ["MLFLOW_TRACKING_URI"] = before_env
 
 
