@@ -3,6 +3,7 @@ small real federated setup (10% of Fashion-MNIST over 10 Dirichlet(0.1) clients)
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -58,6 +59,36 @@ def small_params(**federation: object) -> Params:
     # Pinned here, not read from the repo's defaults, so the measured numbers in the tests hold.
     sgd = params.federation.optimizer.model_copy(update={"lr": 0.01, "momentum": 0.0, "weight_decay": 0.0})
     return with_section(params, "federation", **{"rounds": 3, "batch_size": 32, "optimizer": sgd, **federation})
+
+
+def write_project(tmp_path: Path, small_data: Path | None, edit: dict[str, Any] | None = None,
+                  drop: tuple[str, ...] = ()) -> Path:
+    """A project folder: the small test params (with ``edit`` as dotted keys), data if given."""
+    raw = small_params().model_dump(by_alias=True)
+    for dotted, value in (edit or {}).items():
+        *parents, last = dotted.split(".")
+        node = raw
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    for dotted in drop:
+        *parents, last = dotted.split(".")
+        node = raw
+        for part in parents:
+            node = node[part]
+        del node[last]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    if small_data is not None:
+        shutil.copytree(small_data / "data", tmp_path / "data")
+    return tmp_path
+
+
+def cli_env() -> dict[str, str]:
+    """The environment for ``fmlpipe`` subprocesses: no store or DVC root inherited, and the
+    repository importable (``python -m tests.reliability.killer``)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DVC_ROOT")}
+    env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    return env
 
 
 @pytest.fixture(scope="session")

@@ -50,10 +50,11 @@ def _train(params: Params, paths: Paths, options: StageOptions) -> object:
 
 def _evaluate(params: Params, paths: Paths, options: StageOptions) -> object:
     from fmlpipe.evaluate.stage import run_evaluate
-    from fmlpipe.tracking.evaluate_logger import log_comparison
+    from fmlpipe.tracking.evaluate_logger import log_comparison, open_runs
 
+    runs = open_runs(params, paths, options.env)  # a faulty store stops the stage before reports/ is written
     comparison = run_evaluate(params, paths)
-    log_comparison(comparison, params, paths, options.env)
+    log_comparison(comparison, runs, paths, options.env)
     return comparison
 
 

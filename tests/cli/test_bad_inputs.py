@@ -10,35 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from fmlpipe.cli import app
-from tests.conftest import small_params
+from tests.conftest import write_project as _project
 
 runner = CliRunner()
-
-
-def _project(tmp_path: Path, small_data: Path | None, edit: dict[str, Any] | None = None,
-             drop: tuple[str, ...] = ()) -> Path:
-    """A project folder: the small test params (with ``edit`` as dotted keys), data if given."""
-    raw = small_params().model_dump(by_alias=True)
-    for dotted, value in (edit or {}).items():
-        *parents, last = dotted.split(".")
-        node = raw
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    for dotted in drop:
-        *parents, last = dotted.split(".")
-        node = raw
-        for part in parents:
-            node = node[part]
-        del node[last]
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    if small_data is not None:
-        shutil.copytree(small_data / "data", tmp_path / "data")
-    return tmp_path
 
 
 def _listing(root: Path) -> list[str]:

@@ -47,6 +47,10 @@ def test_save_then_load(tmp_path: Path) -> None:
         "raw_train_count": 5,
         "raw_files": {"f.gz": "ab" * 32},
         "dataset_sha256": digest,
+        # channel c of image n holds 24n + 12c + k, k = 0..11, over all 5 raw training images:
+        # mean 48 + 12c + 5.5; variance 24^2 var(n) + var(k) = 576 * 2 + 143 / 12, on the [0, 1] scale
+        "pixel_mean": pytest.approx([53.5 / 255, 65.5 / 255], rel=1e-12),
+        "pixel_std": pytest.approx([(1152 + 143 / 12) ** 0.5 / 255] * 2, rel=1e-12),
     }
     assert json.loads(paths.card_file.read_text()) == card
     loaded = load_prepared(paths)

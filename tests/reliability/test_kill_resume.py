@@ -3,7 +3,6 @@ an uninterrupted run: same final models and metrics, bit for bit, in the same ML
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -14,7 +13,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from tests.conftest import REPO, small_params
+from tests.conftest import cli_env, small_params
 
 ALGORITHM = "fml"
 
@@ -28,16 +27,10 @@ def _project(small_data: Path, root: Path) -> Path:
     return root
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DVC_ROOT")}
-    env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
-    return env
-
-
 def _train(root: Path, *prefix: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, *prefix, "run-stage", "train", "--algorithm", ALGORITHM] if prefix else \
         [sys.executable, "-m", "fmlpipe", "run-stage", "train", "--algorithm", ALGORITHM]
-    return subprocess.run(cmd, cwd=root, env=_env(), capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, cwd=root, env=cli_env(), capture_output=True, text=True, timeout=600)
 
 
 def _results(root: Path) -> dict[str, bytes]:

@@ -1,13 +1,16 @@
-"""A real MLflow tracking server on loopback, shared by the tracking tests that talk HTTP."""
+"""A real MLflow tracking server on loopback, shared by the tracking tests that talk HTTP, and a
+tiny project trained once with tracking, for the tests that break or move it."""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.tracking.kit import fmlpipe, tracked_project
 from tests.tracking.servers import free_port, start, stop
 
 
@@ -31,3 +34,13 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield url
     stop(server)
 
+
+
+@pytest.fixture(scope="session")
+def trained_fml(small_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny tracked project after ``fmlpipe run-stage train --algorithm fml`` (1 round): its
+    outputs, checkpoint, ``mlflow.json`` and store. Tests copy it before changing anything."""
+    root = tracked_project(tmp_path_factory.mktemp("trained-fml") / "project", small_data, rounds=1)
+    done = fmlpipe(root, "run-stage", "train", "--algorithm", "fml")
+    assert done.returncode == 0, done.stderr
+    return root

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import mlflow
@@ -156,3 +157,17 @@ def test_train_stage_logs_into_a_real_mlflow_server(project: Paths, mlflow_serve
     mlflow.set_tracking_uri(mlflow_server)
     model = mlflow.pytorch.load_model(f"runs:/{ref['run_id']}/global_model")
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_fluent_uri_leaves_the_tracking_uri_as_it_found_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from fmlpipe.tracking.train_tracker import fluent_uri
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with fluent_uri(f"sqlite:///{tmp_path / 'a.db'}"):
+        assert mlflow.get_tracking_uri() == f"sqlite:///{tmp_path / 'a.db'}"
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:1")  # set later: honoured, not shadowed
+    assert mlflow.get_tracking_uri() == "http://127.0.0.1:1"
+    with fluent_uri(f"sqlite:///{tmp_path / 'b.db'}"):
+        pass
+    assert os.environ["MLFLOW_TRACKING_URI"] == mlflow.get_tracking_uri() == "http://127.0.0.1:1"

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -12,9 +11,9 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
-from fmlpipe.errors import FmlpipeError
 from fmlpipe.io import write_json
-from fmlpipe.tracking.store import TrackingStore, store_lock
+from fmlpipe.tracking.faults import opened
+from fmlpipe.tracking.store import TrackingStore
 
 BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch call
 
@@ -23,7 +22,7 @@ BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch call
 class RunRef:
     """Where a stage's runs live; written to the stage's outputs as JSON."""
 
-    tracking_uri: str
+    tracking_uri: str | None  # None: the project's own store, wherever the project is (``TrackingStore.ref_uri``)
     experiment_id: str
     run_id: str
     fingerprint: str
@@ -40,27 +39,10 @@ class RunRef:
             return None
 
 
-def check_reachable(uri: str, timeout: float = 10.0) -> None:
-    """Fail fast on an unreachable tracking server: MLflow's own client retries for minutes."""
-    if not uri.startswith(("http://", "https://")):
-        return
-    try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
-            pass
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise FmlpipeError(
-            f"tracking server {uri} is unreachable ({reason}): start it, fix tracking.uri or "
-            f"MLFLOW_TRACKING_URI, or set tracking.enabled: false"
-        ) from None
-
-
 def connect(store: TrackingStore) -> tuple[MlflowClient, str]:
-    """A client and the experiment id, creating the experiment (with the project's artifact
-    root, fixed at creation) if needed."""
-    check_reachable(store.uri)
-    with store_lock(store):
-        client = MlflowClient(store.uri)
+    """A client on the checked store and the experiment id, creating the experiment (with the
+    project's artifact root, fixed at creation) if needed."""
+    with opened(store) as client:
         experiment = client.get_experiment_by_name(store.experiment)
         if experiment is not None:
             return client, experiment.experiment_id
@@ -76,10 +58,14 @@ def connect(store: TrackingStore) -> tuple[MlflowClient, str]:
 
 
 def live_run(client: MlflowClient, run_id: str) -> bool:
+    """Whether ``run_id`` is in the client's store and not deleted."""
     try:
         return client.get_run(run_id).info.lifecycle_stage == "active"
-    except MlflowException:
-        return False
+    except MlflowException as exc:
+        # Only a missing run: a store fault is the caller's to report, not a reason for a new run.
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return False
+        raise
 
 
 def log_metrics(client: MlflowClient, run_id: str, metrics: list[Metric]) -> None:

@@ -8,16 +8,18 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import mlflow
 import numpy as np
 from mlflow.entities import Metric
 
+from fmlpipe.errors import FmlpipeError
 from fmlpipe.metrics import CLIENT, ROUND, Row, RunLog
 from fmlpipe.model_files import load_model
 from fmlpipe.tracking.clients import ClientInfo
+from fmlpipe.tracking.faults import store_faults
 from fmlpipe.tracking.runs import RunRef, connect, create_run, live_run, log_metrics, set_tags
 from fmlpipe.tracking.store import TrackingStore
 
@@ -35,15 +37,16 @@ def fluent_uri(uri: str) -> Iterator[None]:
     """Point MLflow's global (fluent) API at ``uri`` for a block, then restore it:
     ``mlflow.set_tracking_uri`` also sets ``MLFLOW_TRACKING_URI`` in the environment, which
     would leak into every later run and subprocess of this process."""
-    before_uri, before_env = mlflow.get_tracking_uri(), os.environ.get("MLFLOW_TRACKING_URI")
+    before_env = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(before_uri)
-        if before_env is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
+        # Unset (fmlpipe sets it nowhere else), not set back to what get_tracking_uri() said
+        # before: that would pin the default, and every later client in this process would
+        # ignore MLFLOW_TRACKING_URI.
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None resets it; the stub says str only
+        if before_env is not None:
             os.environ["MLFLOW_TRACKING_URI"] = before_env
 
 
@@ -56,22 +59,29 @@ class MlflowTrainTracker:
         if variant:
             tags = {**tags, "fmlpipe.variant": variant}
         self.params, self.tags, self.clients, self.ref_path = params, tags, clients, ref_path
+        # Before training: a faulty store stops the stage here, its outputs untouched.
         self.client, self.experiment_id = connect(store)
-        self.ref = self._open()
-        history = self.client.get_metric_history(self.ref.run_id, ROUND_MARK)
+        with store_faults(store):
+            self.ref = self._open()
+            history = self.client.get_metric_history(self.ref.run_id, ROUND_MARK)
         self.logged = int(max((m.value for m in history), default=0))
 
     def _open(self) -> RunRef:
         old = RunRef.load(self.ref_path)
-        if (old is not None and old.fingerprint == self.fingerprint and old.tracking_uri == self.store.uri
+        # The reference's store must be this one: after a move or clone, an old absolute path
+        # names another project's store, which this stage must not write into.
+        if (old is not None and old.fingerprint == self.fingerprint and self.store.owns(old.tracking_uri)
                 and live_run(self.client, old.run_id)):
             self.client.update_run(old.run_id, status="RUNNING")
             for run_id in old.client_runs.values():
                 self.client.update_run(run_id, status="RUNNING")
+            if old.tracking_uri != self.store.ref_uri:  # an old absolute path to this very store
+                old.tracking_uri = self.store.ref_uri
+                old.save(self.ref_path)
             return old
         run_id = create_run(self.client, self.experiment_id, self.run_name, self.params,
                             {**self.tags, "fmlpipe.algorithm": self.algorithm})
-        ref = RunRef(self.store.uri, self.experiment_id, run_id, self.fingerprint)
+        ref = RunRef(self.store.ref_uri, self.experiment_id, run_id, self.fingerprint)
         for info in self.clients:
             ref.client_runs[info.name] = create_run(
                 self.client, self.experiment_id, info.name,
@@ -87,6 +97,10 @@ class MlflowTrainTracker:
         """Log every round completed since the last logged one, one batch per run."""
         if state.round <= self.logged:
             return
+        with store_faults(self.store):
+            self._log_rounds(state)
+
+    def _log_rounds(self, state: RunLog) -> None:
         new = range(self.logged + 1, state.round + 1)
         for row in state.client_rows:
             if row[ROUND] in new:
@@ -105,6 +119,10 @@ class MlflowTrainTracker:
 
     def finish(self, state: RunLog, run_dir: Path) -> None:
         """Attach models and result files once, then close every run as FINISHED."""
+        with store_faults(self.store):
+            self._finish(run_dir)
+
+    def _finish(self, run_dir: Path) -> None:
         if self.client.get_run(self.ref.run_id).data.tags.get(COMPLETE_TAG) != "true":
             models = run_dir / "models"
             for info in self.clients:
@@ -134,7 +152,10 @@ class MlflowTrainTracker:
                                      pip_requirements=mlflow.pytorch.get_default_pip_requirements())
 
     def fail(self) -> None:
-        self._close("FAILED")
+        """Mark the runs FAILED, if the store lets us: the stage is already failing with its own
+        error, which a store fault (say, the very lock it failed on) must not replace."""
+        with suppress(FmlpipeError), store_faults(self.store):
+            self._close("FAILED")
 
     def _close(self, status: str) -> None:
         for run_id in (*self.ref.client_runs.values(), self.ref.run_id):
