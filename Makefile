@@ -21,7 +21,7 @@ system-deps:
 $(STAMP): pyproject.toml src/fmlpipe/models/_pool_relu.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -e '.[dev]'
+	$(BIN)/pip install -e '.[dev,ray]'
 	touch $@
 
 run: setup

@@ -30,7 +30,7 @@ from fmlpipe.model_files import load_model
 from fmlpipe.models.registry import build_model
 from fmlpipe.partition.result import Partition
 from fmlpipe.paths import Paths
-from fmlpipe.train.context import Run, build_run
+from fmlpipe.fl.setup import Run, build_run
 from fmlpipe.train.stage import fingerprint, run_train
 from tests.conftest import small_params, with_section
 from tests.fl.conftest import train_interrupted

@@ -24,7 +24,7 @@ from fmlpipe.fl.simulation import RunState, simulate
 from fmlpipe.models.flops import flops_per_sample
 from fmlpipe.partition.result import Partition
 from fmlpipe.paths import Paths
-from fmlpipe.train.context import build_run
+from fmlpipe.fl.setup import build_run
 
 MATMUL_SIZE = 2048
 TRAIN_PASSES = 3  # a training sample costs one forward and a backward of about two forwards

@@ -172,6 +172,18 @@ class ConvergenceParams(Section):
     tolerance: float = Field(gt=0.0, lt=1.0)
 
 
+class ExecutionParams(Section):
+    """Where a train stage runs its clients: in this process (``local``: ``federation.engine``
+    picks how), or on Ray worker actors that each own a fixed shard of clients (``ray``). Only
+    speed and memory depend on it: the numbers are the same either way."""
+
+    backend: Literal["local", "ray"]
+    address: str | None = Field(min_length=1)  # ray: a running cluster's "host:port"; null: start a local one
+    workers: int = Field(ge=1, le=10_000)  # ray: worker actors (client c is owned by worker c % workers)
+    cpus_per_worker: int = Field(ge=1, le=1024)  # ray: CPUs each worker reserves, and its torch threads
+    gpus_per_worker: float = Field(ge=0.0, le=64.0)  # ray: GPUs each worker reserves (fractions allowed)
+
+
 class TrackingParams(Section):
     enabled: bool
     uri: str | None
@@ -190,6 +202,7 @@ class Params(Section):
     models: ModelsParams
     tasks: TasksParams
     convergence: ConvergenceParams
+    execution: ExecutionParams
     algorithms: dict[str, dict[str, Any]]  # name -> section, typed by the algorithm (fl.algorithms.configured)
     tracking: TrackingParams
     variants: dict[str, dict[str, Any]]

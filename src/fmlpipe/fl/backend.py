@@ -44,9 +44,13 @@ class Backend(Protocol):
 
 
 class LocalBackend:
-    def __init__(self, alg: Algorithm, engine: Engine, pool: ModelPool):
+    """The clients ``members`` (by default all) in this process."""
+
+    def __init__(self, alg: Algorithm, engine: Engine, pool: ModelPool, members: Sequence[int] | None = None):
         self.alg, self.engine = alg, engine
-        self.personal = PersonalStates(alg.ctx.roster, pool.device, lambda cid: alg.initial_personal(cid, pool))
+        self.personal = PersonalStates(alg.ctx.roster, pool.device, lambda cid: alg.initial_personal(cid, pool),
+                                       members)
+        self.members = self.personal.members
 
     def _personal(self, cid: int) -> State:
         return self.personal.get(cid) if self.alg.keeps_state else {}
@@ -64,15 +68,19 @@ class LocalBackend:
         return [results[cid] for cid in cids]
 
     def evaluate(self, rnd: int, global_state: State | None) -> list[float]:
+        accuracy = self.evaluate_members(rnd, global_state)
+        return [accuracy[cid] for cid in self.members]
+
+    def evaluate_members(self, rnd: int, global_state: State | None) -> dict[int, float]:
+        """Each member's personalized accuracy on its local test split."""
+
         def task(cid: int) -> EvalTask:
             return EvalTask(cid, rnd, global_state, self._personal(cid))
 
-        cids = range(self.alg.ctx.data.num_clients)
-        accuracy = dict(self.engine.evaluate(self.alg, Lazy(cids, task)))
-        return [accuracy[cid] for cid in cids]
+        return dict(self.engine.evaluate(self.alg, Lazy(self.members, task)))
 
     def heads(self) -> Iterator[tuple[int, State]]:
-        for cid in range(self.alg.ctx.data.num_clients):
+        for cid in self.members:
             yield cid, split(self.personal.get(cid)).head
 
     def states(self) -> Iterator[tuple[int, State]]:

@@ -1,4 +1,4 @@
-"""Accuracy and loss of a model on a set of examples, in large inference-mode batches, the
+"""Accuracy and loss of a model on a set of examples, in large no-grad batches, the
 model in its fast memory layout (``modelpool.fast_layout``)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from fmlpipe.fl.precision import autocast
 EVAL_BATCH = 2048
 
 
-@torch.inference_mode()
+@torch.no_grad()
 def evaluate(module: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32") -> tuple[float, float]:
     """(accuracy, mean cross-entropy) of ``module`` in eval mode on (x, y)."""
     was_training = module.training
@@ -34,7 +34,7 @@ def evaluate(module: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str
     return int(correct) / n, float(loss) / n
 
 
-@torch.inference_mode()
+@torch.no_grad()
 def grouped_accuracy(module: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: Sequence[torch.Tensor],
                      precision: str = "fp32") -> list[float]:
     """Accuracy of one model on many index sets into (x, y) (every client's local test

@@ -101,17 +101,20 @@ class PersonalStates:
     laid out by ``roster.key(LOCAL, cid)``: clients with the same own architecture and task
     have states of the same shape."""
 
-    def __init__(self, roster: Roster, device: torch.device, init: Callable[[int], State]):
+    def __init__(self, roster: Roster, device: torch.device, init: Callable[[int], State],
+                 members: Sequence[int] | None = None):
         self.roster, self.device, self.init = roster, device, init
-        self._key = [roster.key(LOCAL, cid) for cid in range(roster.num_clients)]
-        self._row: list[int] = []  # a client's row in its layout's table
+        # ``members``: the clients this table holds (a shard's, on a worker that owns some), else all.
+        self.members = list(range(roster.num_clients)) if members is None else sorted(members)
+        self._key = {cid: roster.key(LOCAL, cid) for cid in self.members}
+        self._row: dict[int, int] = {}  # a client's row in its layout's table
         self._count: dict[ModelKey, int] = {}
-        for key in self._key:
-            self._row.append(self._count.get(key, 0))
-            self._count[key] = self._row[-1] + 1
+        for cid, key in self._key.items():
+            self._row[cid] = self._count.get(key, 0)
+            self._count[key] = self._row[cid] + 1
         self._tables: dict[ModelKey, tuple[Layout, _TensorRows | _FileRows]] = {}
         self._bytes = 0
-        self._present = [False] * roster.num_clients
+        self._present = dict.fromkeys(self.members, False)
         # The parallel engine's workers read and write states concurrently (fl.engines.parallel).
         self._lock = threading.RLock()
 
@@ -127,6 +130,9 @@ class PersonalStates:
         return self._tables[key]
 
     def _same_layout(self, cids: Sequence[int]) -> ModelKey:
+        unknown = [cid for cid in cids if cid not in self._key]
+        if unknown:
+            raise ValueError(f"clients {unknown} are not in this table (it holds {len(self.members)} clients)")
         keys = {self._key[cid] for cid in cids}
         if len(keys) != 1:
             raise ValueError(f"clients {list(cids)} have models of different shapes and cannot be stacked")
@@ -160,7 +166,7 @@ class PersonalStates:
 
     def clients(self) -> list[int]:
         """The clients that have a state (trained, evaluated or loaded)."""
-        return [cid for cid, present in enumerate(self._present) if present]
+        return [cid for cid, present in self._present.items() if present]
 
     def items(self) -> Iterator[tuple[int, State]]:
         """Every present client's state, one at a time (checkpoints and run outputs)."""

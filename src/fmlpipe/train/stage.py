@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import torch
 from rich.console import Console
@@ -12,8 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from fmlpipe.config import Params
 from fmlpipe.config.schema import Section
-from fmlpipe.data.store import load_prepared
-from fmlpipe.errors import ParamsError
+from fmlpipe.data.store import PreparedDataset, load_prepared
+from fmlpipe.errors import FmlpipeError, ParamsError
 from fmlpipe.fl.algorithms import algorithm_class
 from fmlpipe.fl.algorithms.base import Algorithm
 from fmlpipe.fl.data import FederatedData, federated_data
@@ -27,8 +28,13 @@ from fmlpipe.paths import Paths
 from fmlpipe.tracking.clients import ClientInfo
 from fmlpipe.tracking.setup import train_tracker
 from fmlpipe.train.checkpoint import load_checkpoint, save_checkpoint
-from fmlpipe.train.context import build_run
+from fmlpipe.fl.backend import Backend
+from fmlpipe.fl.modelpool import ModelPool
+from fmlpipe.fl.setup import Run, build_run
 from fmlpipe.train.outputs import run_models, write_run_outputs
+
+
+MAX_RECOVERIES = 3  # restarts of the Ray workers one stage may make before giving up
 
 
 def fingerprint(params: Params, algorithm: str, section: Section, dataset_sha: str, partition_hash: str) -> str:
@@ -66,10 +72,32 @@ def client_infos(params: Params, data: FederatedData, cls: type[Algorithm]) -> l
     ]
 
 
+def open_backend(params: Params, run: Run, algorithm: str, prepared: PreparedDataset, partition: Partition,
+                 env: Mapping[str, str]) -> Backend:
+    """Where the clients live: this process (``execution.backend: local``), or Ray workers."""
+    if params.execution.backend == "local":
+        return run.backend
+    from fmlpipe.cluster.backend import RayBackend  # imports Ray: not for local runs
+
+    return RayBackend(params, algorithm, prepared, partition, env)
+
+
+def restore(path: Path, key: str, backend: Backend, initial: Callable[[], RunState]) -> RunState:
+    """The run as the checkpoint at ``path`` left it (its personal states loaded into
+    ``backend``), or ``initial()`` when there is no checkpoint of these params and data."""
+    resumed = load_checkpoint(path, key)
+    if resumed is None:
+        return initial()
+    state, personal = resumed
+    backend.load(personal)
+    return state
+
+
 def run_train(params: Params, paths: Paths, algorithm: str | None,
               env: Mapping[str, str] | None = None) -> RunState:
     """Train ``algorithm`` and write ``runs/<algorithm>/``; returns the final run state.
     ``env`` is the process environment (DVC_ROOT, DVC_STAGE, MLFLOW_TRACKING_URI, ...)."""
+    env = env or {}
     cls, section = algorithm_class(algorithm, params)
     prepared = load_prepared(paths)
     partition = Partition.load(paths.partition_file)
@@ -81,37 +109,59 @@ def run_train(params: Params, paths: Paths, algorithm: str | None,
     make_deterministic()
     data = federated_data(prepared, partition, device, params.data.normalize)
     run = build_run(params, data, device, cls, section)
-    alg, backend = run.alg, run.backend
+    alg = run.alg
 
     run_dir = paths.run_dir(cls.name)
     ckpt = run_dir / "checkpoint.safetensors"
     hashes = {"fmlpipe.dataset_sha256": prepared.card["dataset_sha256"],
               "fmlpipe.partition_hash": partition.content_hash()}
     key = fingerprint(params, cls.name, section, *hashes.values())
-    resumed = load_checkpoint(ckpt, key)
-    if resumed is not None:
-        state, personal = resumed
-        backend.load(personal)
-    else:
-        initial = init_state(run.pool.get(GLOBAL), params.base.seed, GLOBAL_INIT) if cls.uses_global else None
-        state = RunState(global_state=initial)
 
-    tracker = train_tracker(params, paths, cls.name, key, client_infos(params, data, cls), hashes, env or {})
+    def initial() -> RunState:
+        return RunState(global_state=init_state(run.pool.get(GLOBAL), params.base.seed, GLOBAL_INIT)
+                        if cls.uses_global else None)
+
+    backend = open_backend(params, run, cls.name, prepared, partition, env)
     try:
-        tracker.on_round(state)  # a resumed run: log what the checkpoint holds and MLflow lacks
-        with _progress() as bar:
-            task = bar.add_task(f"train {cls.name}", total=fed.rounds, completed=state.round)
+        state = restore(ckpt, key, backend, initial)
+        tracker = train_tracker(params, paths, cls.name, key, client_infos(params, data, cls), hashes, env)
+        try:
+            tracker.on_round(state)  # a resumed run: log what the checkpoint holds and MLflow lacks
+            with _progress() as bar:
+                task = bar.add_task(f"train {cls.name}", total=fed.rounds, completed=state.round)
 
-            def after_round(s: RunState) -> None:
-                save_checkpoint(ckpt, s, backend.states(), key)
-                tracker.on_round(s)
-                bar.update(task, completed=s.round)
+                def after_round(s: RunState) -> None:
+                    save_checkpoint(ckpt, s, backend.states(), key)
+                    tracker.on_round(s)
+                    bar.update(task, completed=s.round)
 
-            state = simulate(alg, backend, run.pool, state, fed.rounds, after_round)
-
-        write_run_outputs(run_dir, alg, state, run_models(alg, backend, state.global_state), params.convergence)
-        tracker.finish(state, run_dir)
-    except BaseException:
-        tracker.fail()
-        raise
+                state = _simulate_recovering(alg, backend, run.pool, state, fed.rounds, after_round,
+                                             lambda: restore(ckpt, key, backend, initial))
+            write_run_outputs(run_dir, alg, state, run_models(alg, backend, state.global_state), params.convergence)
+            tracker.finish(state, run_dir)
+        except BaseException:
+            tracker.fail()
+            raise
+    finally:
+        if backend is not run.backend:
+            backend.close()  # type: ignore[attr-defined]  # a Ray backend: its workers and connection
     return state
+
+
+def _simulate_recovering(alg: Algorithm, backend: Backend, pool: ModelPool, state: RunState, rounds: int,
+                         after_round: Callable[[RunState], None], from_checkpoint: Callable[[], RunState]) -> RunState:
+    """:func:`simulate`; a lost Ray worker restarts every worker and redoes the round from the
+    last checkpoint, as resuming a stage does (so the run ends as an undisturbed one would)."""
+    from fmlpipe.cluster.backend import WorkerLost
+
+    for attempt in range(MAX_RECOVERIES + 1):
+        try:
+            return simulate(alg, backend, pool, state, rounds, after_round)
+        except WorkerLost as lost:
+            if attempt == MAX_RECOVERIES:
+                raise FmlpipeError(f"{lost}; gave up after {MAX_RECOVERIES} restarts of the workers") from None
+            Console(stderr=True).print(f"note: {lost}: restarting the workers, then redoing the rounds after "
+                                       "the last checkpoint", highlight=False)
+            backend.restart()  # type: ignore[attr-defined]  # only the Ray backend loses workers
+            state = from_checkpoint()
+    raise AssertionError("unreachable")

@@ -1,9 +1,11 @@
 """Build a run from its params and data: who each client is, the models, the algorithm, the
-engine that runs it and the backend that holds the clients. Shared by the train stage and
-``fmlpipe bench``."""
+engine that runs it and the backend that holds the clients. Shared by the train stage,
+``fmlpipe bench`` and every Ray worker (``fmlpipe.cluster``), which builds the same run for the
+clients it owns."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -41,9 +43,10 @@ def _local_key(params: Params, cid: int) -> str:
 
 
 def build_run(params: Params, data: FederatedData, device: torch.device, cls: type[Algorithm],
-              section: Section) -> Run:
+              section: Section, members: Sequence[int] | None = None) -> Run:
     """Fails on an unknown or ill-fitting model, a setting the algorithm cannot honour, or an
-    engine that cannot run it, before any training starts."""
+    engine that cannot run it, before any training starts. ``members``: the clients this
+    process holds (a Ray worker's shard), by default all of them."""
     refuse_heterogeneity(cls, params)
     fed = params.federation
     check_precision(fed.precision, device)
@@ -59,4 +62,4 @@ def build_run(params: Params, data: FederatedData, device: torch.device, cls: ty
     alg = cls(SimContext(data, fed, roster, params.base.seed), section)
     flops = round_train_flops(data, fed, [first[slot.role] for slot in cls.slots])
     engine = choose_engine(fed.engine, alg, models, device, flops, roster.mixed)
-    return Run(alg, LocalBackend(alg, engine.build(pool), pool), pool, engine)
+    return Run(alg, LocalBackend(alg, engine.build(pool), pool, members), pool, engine)
