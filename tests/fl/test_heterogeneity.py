@@ -26,11 +26,11 @@ from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelKey, init_state
 from fmlpipe.fl.personal_parts import HEAD, split
 from fmlpipe.fl.protocol import EvalTask
 from fmlpipe.fl.seeding import GLOBAL_INIT
+from fmlpipe.fl.setup import Run, build_run
 from fmlpipe.model_files import load_model
 from fmlpipe.models.registry import build_model
 from fmlpipe.partition.result import Partition
 from fmlpipe.paths import Paths
-from fmlpipe.fl.setup import Run, build_run
 from fmlpipe.train.stage import fingerprint, run_train
 from tests.conftest import small_params, with_section
 from tests.fl.conftest import train_interrupted

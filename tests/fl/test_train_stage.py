@@ -127,7 +127,8 @@ def test_local_only_has_no_global_model_and_fedavg_finetunes(project: Paths) -> 
     ("algorithm", "federation", "message"),
     [
         (None, {}, "train needs --algorithm NAME"),
-        ("fedsgd", {}, "--algorithm 'fedsgd' is not a known algorithm (known: fml, fedavg, fedavg_ft, fedprox, local, ditto, fedrep, fedper, apfl)"),
+        ("fedsgd", {}, "--algorithm 'fedsgd' is not a known algorithm (known: fml, fedavg, fedavg_ft, fedprox, local, "
+                                  "ditto, fedrep, fedper, apfl)"),
         ("fml", {"clients_per_round": 11}, "federation.clients_per_round=11 exceeds the 10 clients"),
     ],
 )

@@ -20,11 +20,11 @@ from fmlpipe.fl.device import make_deterministic, resolve_device
 from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelPool, init_state
 from fmlpipe.fl.sampling import participants_per_round, sample_clients
 from fmlpipe.fl.seeding import GLOBAL_INIT
+from fmlpipe.fl.setup import build_run
 from fmlpipe.fl.simulation import RunState, simulate
 from fmlpipe.models.flops import flops_per_sample
 from fmlpipe.partition.result import Partition
 from fmlpipe.paths import Paths
-from fmlpipe.fl.setup import build_run
 
 MATMUL_SIZE = 2048
 TRAIN_PASSES = 3  # a training sample costs one forward and a backward of about two forwards

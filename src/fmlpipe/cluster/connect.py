@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
+import math
 import os
 import socket
 from collections.abc import Iterator, Mapping
@@ -89,12 +91,14 @@ def connect(address: str | None, cpus: float, gpus: float, env: Mapping[str, str
     target = resolve_address(address, env)
     if ray.is_initialized():
         return Connection(ray.get_runtime_context().gcs_address, owned=False)
-    ray._raylet.Config.initialize("")  # noqa: SLF001 - re-read the bounds if Ray was imported earlier
+    from ray._raylet import Config  # type: ignore[attr-defined]  # Ray's C++ config, untyped
+
+    Config.initialize("")  # re-read the bounds, in case Ray was imported before they were set
     if target is None:
         _setdefault({**LOOPBACK, "RAY_AUTH_MODE": "disabled"})
         _apply_loopback()
-        ray.init(address="local", num_cpus=int(cpus) or 1, num_gpus=gpus, include_dashboard=False,
-                 log_to_driver=False, logging_level="ERROR")
+        ray.init(address="local", num_cpus=int(cpus) or 1, num_gpus=math.ceil(gpus), include_dashboard=False,
+                 log_to_driver=False, logging_level=logging.ERROR)
         return Connection(ray.get_runtime_context().gcs_address, owned=True)
     host, port = parse(target)
     try:
@@ -109,7 +113,7 @@ def connect(address: str | None, cpus: float, gpus: float, env: Mapping[str, str
         _apply_loopback()
     try:
         with _stderr_to_devnull():
-            ray.init(address=target, log_to_driver=False, logging_level="ERROR")
+            ray.init(address=target, log_to_driver=False, logging_level=logging.ERROR)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise FmlpipeError(f"could not join the Ray cluster at {target} ({first}): check that it is a Ray head "

@@ -17,10 +17,12 @@ from fmlpipe.data.store import PreparedDataset, load_prepared
 from fmlpipe.errors import FmlpipeError, ParamsError
 from fmlpipe.fl.algorithms import algorithm_class
 from fmlpipe.fl.algorithms.base import Algorithm
+from fmlpipe.fl.backend import Backend
 from fmlpipe.fl.data import FederatedData, federated_data
 from fmlpipe.fl.device import make_deterministic, resolve_device
-from fmlpipe.fl.modelpool import GLOBAL, LOCAL, init_state
+from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelPool, init_state
 from fmlpipe.fl.seeding import GLOBAL_INIT
+from fmlpipe.fl.setup import Run, build_run
 from fmlpipe.fl.simulation import RunState, simulate
 from fmlpipe.metrics import client_name
 from fmlpipe.partition.result import Partition
@@ -28,11 +30,7 @@ from fmlpipe.paths import Paths
 from fmlpipe.tracking.clients import ClientInfo
 from fmlpipe.tracking.setup import train_tracker
 from fmlpipe.train.checkpoint import load_checkpoint, save_checkpoint
-from fmlpipe.fl.backend import Backend
-from fmlpipe.fl.modelpool import ModelPool
-from fmlpipe.fl.setup import Run, build_run
 from fmlpipe.train.outputs import run_models, write_run_outputs
-
 
 MAX_RECOVERIES = 3  # restarts of the Ray workers one stage may make before giving up
 
