@@ -21,6 +21,8 @@ TOY = {
     "toy/sub/deep.py": "import os\n\nfrom ..util import X\n\n\ndef f():\n    return X + len(os.sep)\n",
     "toy/kernel.c": "int one(void) { return 1; }\n",
     "toy/unused.py": "import toy.a\n",
+    "toy/cmds.py": "import toy.util\n",  # a dispatcher whose module-level import is another command's
+    "toy/main.py": "import toy.cmds\n",
 }
 
 
@@ -37,8 +39,8 @@ def _sha(text: str | bytes) -> str:
 
 
 def test_modules_are_named_by_their_dotted_path(toy: dict[str, Path]) -> None:
-    assert sorted(toy) == ["toy", "toy.a", "toy.b", "toy.registry", "toy.sub", "toy.sub.deep", "toy.unused",
-                           "toy.util"]
+    assert sorted(toy) == ["toy", "toy.a", "toy.b", "toy.cmds", "toy.main", "toy.registry", "toy.sub",
+                           "toy.sub.deep", "toy.unused", "toy.util"]
     assert toy["toy.sub"].name == "__init__.py"
 
 
@@ -56,8 +58,11 @@ def test_closure_is_transitive_through_lazy_imports(toy: dict[str, Path]) -> Non
                                        "toy.sub.deep"}
 
 
-def test_a_dispatcher_contributes_only_its_module_level_imports(toy: dict[str, Path]) -> None:
+def test_a_dispatcher_contributes_its_own_code_not_its_imports(toy: dict[str, Path]) -> None:
     assert closure(["toy.b"], toy, dispatchers=["toy.registry"]) == {"toy", "toy.b", "toy.sub", "toy.registry"}
+    # toy.cmds imports toy.util at module level: as a dispatcher it counts alone
+    assert closure(["toy.main"], toy, dispatchers=["toy.cmds"]) == {"toy", "toy.main", "toy.cmds"}
+    assert "toy.util" in closure(["toy.main"], toy)
     # ... unless it is an entry itself
     assert "toy.a" in closure(["toy.registry"], toy, dispatchers=["toy.registry"])
 
@@ -108,6 +113,8 @@ def test_every_stage_of_fmlpipe_runs_the_cli_and_only_its_own_stage_code() -> No
     for modules in stages.values():
         assert {"fmlpipe.cli.run_stage", "fmlpipe.stages", "fmlpipe.io", "fmlpipe.config.schema"} <= modules
         assert "fmlpipe.codehash" not in modules and "fmlpipe.bench.runner" not in modules
+        # the CLI package imports every command: their code does not run in a stage
+        assert not {"fmlpipe.cli.bench", "fmlpipe.bench.settings", "fmlpipe.cli.ui"} & modules
     assert {"fmlpipe.fl.engines.parallel", "fmlpipe.metrics", "fmlpipe.train.stage",
             "fmlpipe/models/_pool_relu.c"} <= stages["train"]
     with_evaluate = {name for name, modules in stages.items() if "fmlpipe.evaluate.stage" in modules}

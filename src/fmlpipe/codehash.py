@@ -96,9 +96,11 @@ def closure(entries: Iterable[str], modules: Mapping[str, Path], dispatchers: It
     transitively, what each imports, at module level or inside a function (code imports lazily
     and we cannot tell statically which functions run).
 
-    A dispatcher (a module or package prefix) holds one function per command or stage; its
-    functions' imports belong to the ones that call them, so from a dispatcher that is not
-    itself an entry only module-level imports are followed.
+    A dispatcher (a module or package prefix) holds one function per command or stage: the CLI
+    package imports every command's module, the stage registry every stage's runner. Its own
+    code counts, but what it imports belongs to the commands and stages that use it, so from a
+    dispatcher that is not itself an entry no import is followed: a change in ``fmlpipe bench``
+    re-runs no stage.
     """
     entries = set(entries)
     unknown = sorted(entries - set(modules))
@@ -106,8 +108,8 @@ def closure(entries: Iterable[str], modules: Mapping[str, Path], dispatchers: It
         raise ValueError(f"unknown entry module(s): {', '.join(unknown)}")
     prefixes = tuple(dispatchers)
 
-    def lazy(name: str) -> bool:
-        return name in entries or not any(name == p or name.startswith(p + ".") for p in prefixes)
+    def dispatcher(name: str) -> bool:
+        return name not in entries and any(name == p or name.startswith(p + ".") for p in prefixes)
 
     seen: set[str] = set()
     todo = [parent for entry in entries for parent in _with_parents(entry) if parent in modules]
@@ -115,7 +117,8 @@ def closure(entries: Iterable[str], modules: Mapping[str, Path], dispatchers: It
         name = todo.pop()
         if name not in seen:
             seen.add(name)
-            todo.extend(imports(name, modules, lazy(name)) - seen)
+            if not dispatcher(name):
+                todo.extend(imports(name, modules) - seen)
     return seen
 
 

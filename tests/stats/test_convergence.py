@@ -147,3 +147,14 @@ def test_bad_lrs_fail() -> None:
         stretch_ends_from_lrs([])
     with pytest.raises(ValueError, match="finite"):
         stretch_ends_from_lrs([0.1, NAN])
+
+
+def test_a_loss_near_zero_that_keeps_halving_levels_off_by_the_absolute_floor() -> None:
+    # 0.08, 0.04, 0.02, 0.01: the last two rounds average 0.015 against 0.06 before, a fall of 75%
+    # (never within a relative tolerance), but only 0.045 nats: levelled off with min_delta 0.05
+    losses = [0.08, 0.04, 0.02, 0.01]
+    relative_only = check_convergence(losses, [4], window=2, tolerance=0.05)
+    floored = check_convergence(losses, [4], window=2, tolerance=0.05, min_delta=0.05)
+    assert not relative_only.converged and floored.converged
+    assert floored.checks[0].relative_change == pytest.approx(0.75)
+    assert not check_convergence(losses, [4], window=2, tolerance=0.05, min_delta=0.04).converged

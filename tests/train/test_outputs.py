@@ -8,7 +8,7 @@ from fmlpipe.fl.simulation import RunState
 from fmlpipe.metrics import LR, ROUND, train_loss_name
 from fmlpipe.train.outputs import convergence_line, training_convergence
 
-PARAMS = ConvergenceParams(window=2, tolerance=0.05)
+PARAMS = ConvergenceParams(window=2, tolerance=0.05, min_delta=0.0)
 
 
 def _state(local: list[float], meme: list[float], lrs: list[float]) -> RunState:

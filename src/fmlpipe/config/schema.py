@@ -166,10 +166,12 @@ class TasksParams(Section):
 class ConvergenceParams(Section):
     """When a run counts as converged: in every stretch of rounds at one learning rate (before
     each lr decay, and at the end), the mean train loss of the last ``window`` rounds is within
-    ``tolerance`` (relative) of the ``window`` rounds before (``stats.convergence``)."""
+    ``tolerance`` (relative) or ``min_delta`` (absolute, nats) of the ``window`` rounds before
+    (``stats.convergence``)."""
 
     window: int = Field(ge=1, le=1000)
     tolerance: float = Field(gt=0.0, lt=1.0)
+    min_delta: float = Field(ge=0.0, le=1.0)
 
 
 class ExecutionParams(Section):

@@ -54,7 +54,7 @@ class Convergence:
         return f"{label}: {check.reason} over the last {self.window} rounds {at} ({tolerance})"
 
 
-def _judge(stretch: Sequence[float], end: int, window: int, tolerance: float) -> StretchCheck:
+def _judge(stretch: Sequence[float], end: int, window: int, tolerance: float, min_delta: float) -> StretchCheck:
     rounds = len(stretch)
     if rounds < 2 * window:
         reason = f"stretch of {rounds} rounds is shorter than 2 × window = {2 * window}"
@@ -71,7 +71,9 @@ def _judge(stretch: Sequence[float], end: int, window: int, tolerance: float) ->
         change = 0.0
     else:
         change = (previous - last) / abs(previous)
-    levelled = abs(change) <= tolerance
+    # A loss approaching zero falls by a constant fraction per round forever (a model that
+    # memorizes its data): an absolute change below min_delta counts as levelled off too.
+    levelled = abs(change) <= tolerance or abs(previous - last) <= min_delta
     if levelled:
         reason = f"train loss changed {-change:+.1%}"
     elif change > 0:
@@ -82,11 +84,11 @@ def _judge(stretch: Sequence[float], end: int, window: int, tolerance: float) ->
 
 
 def check_convergence(losses: Sequence[float], stretch_ends: Sequence[int], window: int,
-                      tolerance: float) -> Convergence:
+                      tolerance: float, min_delta: float = 0.0) -> Convergence:
     """Judge each stretch of ``losses`` (mean train loss of rounds 1..N, in order). ``stretch_ends``:
     the 1-based rounds after which the lr decays, then N. A stretch levels off iff
-    |relative change| ≤ ``tolerance``; one shorter than 2 × ``window`` rounds, or with a
-    non-finite loss, does not."""
+    |relative change| ≤ ``tolerance`` or |absolute change| ≤ ``min_delta``; one shorter than
+    2 × ``window`` rounds, or with a non-finite loss, does not."""
     if not losses:
         raise ValueError("losses are empty: no rounds to judge")
     if window < 1:
@@ -97,16 +99,17 @@ def check_convergence(losses: Sequence[float], stretch_ends: Sequence[int], wind
     if not ends or ends[-1] != len(losses) or any(b <= a for a, b in itertools.pairwise(ends)) or ends[0] < 1:
         raise ValueError(f"stretch_ends must rise strictly from ≥ 1 to the last round {len(losses)}, got {ends}")
     starts = [0, *ends[:-1]]
-    checks = tuple(_judge(losses[s:e], e, window, tolerance) for s, e in zip(starts, ends, strict=True))
+    checks = tuple(_judge(losses[s:e], e, window, tolerance, min_delta) for s, e in zip(starts, ends, strict=True))
     return Convergence(checks, window, tolerance)
 
 
 def check_many(series: Mapping[str, Sequence[float]], stretch_ends: Sequence[int], window: int,
-               tolerance: float) -> dict[str, Convergence]:
+               tolerance: float, min_delta: float = 0.0) -> dict[str, Convergence]:
     """One check per trained model of a run (e.g. FML's local and meme losses), same lr schedule."""
     if not series:
         raise ValueError("no loss series to judge")
-    return {name: check_convergence(losses, stretch_ends, window, tolerance) for name, losses in series.items()}
+    return {name: check_convergence(losses, stretch_ends, window, tolerance, min_delta)
+            for name, losses in series.items()}
 
 
 def all_converged(results: Mapping[str, Convergence]) -> bool:

@@ -55,7 +55,7 @@ def training_convergence(state: RunState, params: ConvergenceParams) -> dict[str
     lrs = [float(row[LR]) for row in state.rounds_log]
     models = train_loss_models(state.rounds_log[0])
     series = {model: [float(row[train_loss_name(model)]) for row in state.rounds_log] for model in models}
-    return check_many(series, stretch_ends_from_lrs(lrs), params.window, params.tolerance)
+    return check_many(series, stretch_ends_from_lrs(lrs), params.window, params.tolerance, params.min_delta)
 
 
 def convergence_line(checks: Mapping[str, Convergence]) -> str:
