@@ -113,6 +113,6 @@ def test_the_simulation_imports_no_tracking_and_no_stage() -> None:
 
 
 def test_every_module_imports_in_a_fresh_interpreter() -> None:
-    code = "import importlib\nfor name in %r:\n    importlib.import_module(name)\n" % sorted(modules())
+    code = f"import importlib\nfor name in {sorted(modules())!r}:\n    importlib.import_module(name)\n"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

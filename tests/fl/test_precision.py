@@ -12,7 +12,6 @@ from fmlpipe.config import parse_params
 from fmlpipe.errors import ParamsError
 from fmlpipe.fl import precision
 from fmlpipe.fl.precision import check_precision
-
 from tests.fl.fakes import fake_data, federation, make_run, sgd
 
 
