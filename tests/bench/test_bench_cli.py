@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -81,3 +82,27 @@ def test_bench_refuses_unknown_model(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "--model='vgg' is not a known model (allowed: mlp, cnn, cnn_same, lenet5, resnet8)" in result.output
     assert not (tmp_path / "b.json").exists()
+
+
+def ray_processes() -> list[int]:
+    """Ray's own server processes on this machine (a local instance's GCS and raylets)."""
+    import psutil
+
+    return [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] in ("gcs_server", "raylet")]
+
+
+@needs_fashion
+def test_bench_ray_backend_reports_the_driver_and_every_worker(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    before = ray_processes()
+    _, report = small_bench(tmp_path, "--settings", "A", "--engines", "parallel", "--backends", "local,ray",
+                            "--workers", "2")
+    local, ray = report["cases"]
+    assert (local["backend"], ray["backend"], ray["workers"]) == ("local", "ray", 2)
+    assert local["worker_peak_rss_bytes"] == []
+    assert len(ray["worker_peak_rss_bytes"]) == 2 and min(ray["worker_peak_rss_bytes"]) > 0
+    assert ray["train_seconds_per_round"] > 0 and ray["peak_rss_bytes"] > 0
+    [overhead] = [t for t in report["targets"] if "Ray" in t["target"]]
+    assert overhead["engine"] == "ray2:parallel"
+    assert overhead["value"] == ray["seconds_per_round"] / local["seconds_per_round"]
+    assert ray_processes() == before  # the case stopped the Ray instance it started

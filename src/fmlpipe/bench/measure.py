@@ -15,6 +15,7 @@ from fmlpipe.bench.settings import Case
 from fmlpipe.data.store import load_prepared
 from fmlpipe.fl.algorithms import configured
 from fmlpipe.fl.algorithms.base import Algorithm
+from fmlpipe.fl.backend import Backend
 from fmlpipe.fl.data import FederatedData, federated_data
 from fmlpipe.fl.device import make_deterministic, resolve_device
 from fmlpipe.fl.modelpool import GLOBAL, LOCAL, ModelPool, init_state
@@ -57,10 +58,17 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
     device = resolve_device(params.base.device)
     make_deterministic()
     matmul = matmul_flops(device)
-    data = federated_data(load_prepared(paths), Partition.load(paths.partition_file), device, params.data.normalize)
+    prepared, partition = load_prepared(paths), Partition.load(paths.partition_file)
+    data = federated_data(prepared, partition, device, params.data.normalize)
     cls, section = configured(params)[case.algorithm]
     run = build_run(params, data, device, cls, section)
     pool, seed = run.pool, params.base.seed
+    backend: Backend = run.backend
+    ray_backend = None
+    if case.backend == "ray":
+        from fmlpipe.cluster.backend import RayBackend  # imports Ray: only for its cases
+
+        backend = ray_backend = RayBackend(params, case.algorithm, prepared, partition, os.environ)
     state = RunState(global_state=init_state(pool.get(GLOBAL), seed, GLOBAL_INIT) if cls.uses_global else None)
     rounds: list[tuple[float, float]] = []
 
@@ -68,7 +76,12 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
         _sync(device)
         rounds.append((s.train_seconds, s.eval_seconds))
 
-    simulate(run.alg, run.backend, pool, state, case.rounds, on_round)
+    try:
+        simulate(run.alg, backend, pool, state, case.rounds, on_round)
+        workers = ray_backend.peak_rss_bytes() if ray_backend is not None else []
+    finally:
+        if ray_backend is not None:
+            ray_backend.close()
     train = [b[0] - a[0] for a, b in zip([(0.0, 0.0), *rounds], rounds)]
     evals = [b[1] - a[1] for a, b in zip([(0.0, 0.0), *rounds], rounds)]
     count = participants_per_round(params.federation.clients_per_round, data.num_clients)
@@ -107,7 +120,8 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
         "eval_flops_per_second": eval_rate,
         "eval_flops_ratio": eval_rate / matmul,
         "eval_share_of_training": eval_s / train_s,
-        "peak_rss_bytes": peak_rss_bytes(),
+        "peak_rss_bytes": peak_rss_bytes(),  # this process: the driver's, with the Ray backend
+        "worker_peak_rss_bytes": workers,  # the Ray backend: each worker's
         # Other processes' load skews every figure (worse for small, many-op work): the
         # 1-minute load average before and after the case, to read the numbers by.
         "load_average": [load_before, os.getloadavg()[0]],

@@ -15,9 +15,18 @@ SCALE_GROWTH = 1.5  # scale: round time with 10x the clients (same participants)
 EVAL_RATIO = 0.5  # evaluation FLOP/s over matmul FLOP/s (forward FLOPs only)
 EVAL_SHARE = 0.15  # default pipeline: evaluation seconds over training seconds per round, each algorithm
 BF16_SPEEDUP = 1.6  # setting B: bf16 training samples/s over fp32's
+RAY_OVERHEAD = 1.3  # Ray backend: seconds per round over the local parallel engine's, same case
+RAY_DRIVER_GROWTH = 1.1  # scale, Ray: the driver's peak memory with FML's personal states over FedAvg's
 
 
 TARGET_MODEL = "cnn"  # the targets are set for the FedAvg CNN
+
+
+def _same(r: dict[str, Any], results: list[dict[str, Any]], **fixed: Any) -> list[dict[str, Any]]:
+    """The cases that differ from ``r`` only in the keys ``fixed`` sets (to those values)."""
+    keys = ("setting", "algorithm", "engine", "precision", "model", "backend")
+    want = {k: fixed.get(k, r[k]) for k in keys}
+    return [q for q in results if all(q[k] == v for k, v in want.items())]
 
 
 def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -26,6 +35,9 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in results:
         if r["model"] != TARGET_MODEL:
             continue
+        if r["backend"] == "ray":
+            out += _ray_targets(r, results)
+            continue
         if r["setting"] in ("A", "B") and r["precision"] == "fp32":
             out.append(_target(f"{r['setting']}: evaluation FLOP/s >= 50% of matmul", r, r["eval_flops_ratio"],
                                r["eval_flops_ratio"] >= EVAL_RATIO))
@@ -33,8 +45,7 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             out.append(_target(f"default {r['algorithm']}: evaluation <= 15% of training", r,
                                r["eval_share_of_training"], r["eval_share_of_training"] <= EVAL_SHARE))
         if r["setting"] == "B" and r["precision"] == "bf16":
-            fp32 = [q for q in results if q["setting"] == "B" and q["precision"] == "fp32"
-                    and q["engine"] == r["engine"] and q["model"] == r["model"]]
+            fp32 = _same(r, results, precision="fp32")
             if fp32:
                 speedup = r["train_samples_per_second"] / fp32[0]["train_samples_per_second"]
                 out.append(_target("B: bf16 training samples/s >= 1.6x fp32", r, speedup, speedup >= BF16_SPEEDUP))
@@ -49,8 +60,7 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if r["algorithm"] == "fml":
                 out.append(_target("scale: FML peak memory < 2 GB", r, r["peak_rss_bytes"] / 1024**3,
                                    r["peak_rss_bytes"] < SCALE_BYTES))
-            ref = [q for q in results if q["setting"] == "scale-ref" and q["algorithm"] == r["algorithm"]
-                   and q["engine"] == r["engine"]]
+            ref = _same(r, results, setting="scale-ref")
             if ref:
                 growth = r["train_seconds_per_round"] / ref[0]["train_seconds_per_round"]
                 out.append(_target(f"scale: {r['algorithm']} train s/round, 10x clients / 1x (same participants)"
@@ -58,8 +68,32 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _ray_targets(r: dict[str, Any], results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Ray backend's overhead over the local parallel engine (same case), and, at scale,
+    whether the driver's memory stays clear of the personal states (FML's against FedAvg's)."""
+    out: list[dict[str, Any]] = []
+    local = _same(r, results, backend="local", engine="parallel")
+    if r["setting"] in ("A", "B") and local:
+        ratio = r["seconds_per_round"] / local[0]["seconds_per_round"]
+        out.append(_target(f"{r['setting']}: Ray ({r['workers']} one-CPU workers) s/round / local parallel "
+                           f"<= {RAY_OVERHEAD}", r, ratio, ratio <= RAY_OVERHEAD))
+    fedavg = _same(r, results, algorithm="fedavg")
+    if r["setting"] == "scale" and r["algorithm"] == "fml" and fedavg:
+        growth = r["peak_rss_bytes"] / fedavg[0]["peak_rss_bytes"]
+        out.append(_target(f"scale: Ray driver peak memory, FML (personal states) / FedAvg <= {RAY_DRIVER_GROWTH}",
+                           r, growth, growth <= RAY_DRIVER_GROWTH))
+    return out
+
+
 def _target(name: str, r: dict[str, Any], value: float, met: bool) -> dict[str, Any]:
-    return {"target": name, "engine": r["engine"], "value": value, "met": met}
+    return {"target": name, "engine": _engine(r), "value": value, "met": met}
+
+
+def _engine(r: dict[str, Any]) -> str:
+    """The engine asked for, the one used where it differs, and the Ray workers running it."""
+    engine = r["engine"] if r["engine_used"] == r["engine"] else f"{r['engine']}->{r['engine_used']}"
+    engine += "+compile" if r["compiled"] else ""
+    return f"ray{r['workers']}:{engine}" if r["backend"] == "ray" else engine
 
 
 def machine() -> dict[str, Any]:
@@ -72,18 +106,18 @@ def table(results: list[dict[str, Any]]) -> Table:
     models = ", ".join(sorted({r["model"] for r in results}))
     t = Table(title=f"fmlpipe bench (Fashion-MNIST, {models})")
     for col in ("setting", "alg", "engine", "prec", "clients", "batch", "train s/rnd", "eval s/rnd", "1st rnd s",
-                "samples/s", "GFLOP/s", "matmul GFLOP/s", "ratio", "eval ratio", "peak MB", "load"):
+                "samples/s", "GFLOP/s", "matmul GFLOP/s", "ratio", "eval ratio", "peak MB", "worker MB", "load"):
         t.add_column(col, justify="left" if col in ("setting", "alg", "engine", "prec") else "right")
     for r in results:
-        engine = r["engine"] if r["engine_used"] == r["engine"] else f"{r['engine']}->{r['engine_used']}"
-        engine += "+compile" if r["compiled"] else ""
+        workers = r["worker_peak_rss_bytes"]
         t.add_row(
-            r["setting"], r["algorithm"], engine, r["precision"], f"{r['participants']}/{r['num_clients']}",
+            r["setting"], r["algorithm"], _engine(r), r["precision"], f"{r['participants']}/{r['num_clients']}",
             str(r["batch_size"]), f"{r['train_seconds_per_round']:.2f}", f"{r['eval_seconds_per_round']:.2f}",
             f"{r['first_round_train_seconds'] + r['first_round_eval_seconds']:.2f}",
             f"{r['train_samples_per_second']:.0f}", f"{r['train_flops_per_second'] / 1e9:.1f}",
             f"{r['matmul_flops_per_second'] / 1e9:.1f}", f"{r['flops_ratio']:.2f}", f"{r['eval_flops_ratio']:.2f}",
             f"{r['peak_rss_bytes'] / 1024**2:.0f}",
+            "/".join(f"{b / 1024**2:.0f}" for b in workers) if workers else "-",
             "/".join(f"{v:.1f}" for v in r["load_average"]),
         )
     return t

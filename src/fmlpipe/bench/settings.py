@@ -12,6 +12,7 @@ from fmlpipe.config import Params, load_params, parse_params
 SETTINGS = ("A", "B", "scale", "default")
 ENGINES = ("sequential", "parallel", "vectorized")
 PRECISIONS = ("fp32", "bf16")
+BACKENDS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class Case:
     model: str = "cnn"  # every model of the case (the targets are the cnn's)
     precision: str = "fp32"  # fp32 | bf16 (``federation.precision``)
     params_file: str | None = None  # the ``default`` setting: the project's params file
+    backend: str = "local"  # local | ray (``execution.backend``)
+    workers: int = 1  # ray: worker actors of one CPU each (``execution.workers``)
 
     @property
     def data_key(self) -> tuple[float, str, int, str | None]:
@@ -47,18 +50,21 @@ class Case:
 
 def cases(settings: list[str], engines: list[str], rounds: int, data_fraction: float,
           clients: int = 20, scale_clients: int = 1000, model: str = "cnn", precisions: tuple[str, ...] = ("fp32",),
-          params_file: str = "params.yaml") -> list[Case]:
+          params_file: str = "params.yaml", backends: tuple[str, ...] = ("local",), workers: int = 2) -> list[Case]:
     """Setting A (FML, batch 10) and B (batch 64): ``clients`` Dirichlet(0.1) clients, all
     every round. Scale: ``scale_clients`` clients of two label shards each (Dirichlet(0.1)
     leaves some of 1,000 clients empty), 10% per round, FedAvg and FML; and a reference with a
     tenth of the clients (on a tenth of the data, so clients are as large), all per round: the
     same participants, a tenth of the total. ``model``: the architecture of every model. Default:
     one case per algorithm of ``params_file`` (its data, clients, models and budget; ``rounds``
-    rounds). Every case once per precision in ``precisions``."""
+    rounds). Every case once per precision in ``precisions`` and backend in ``backends`` (the
+    Ray backend with ``workers`` one-CPU workers, each running the case's engine)."""
     out: list[Case] = []
-    for precision in precisions:
-        found = _cases(settings, engines, rounds, data_fraction, clients, scale_clients, model, params_file)
-        out += [replace(case, precision=precision) for case in found]
+    for backend in backends:
+        for precision in precisions:
+            found = _cases(settings, engines, rounds, data_fraction, clients, scale_clients, model, params_file)
+            out += [replace(case, precision=precision, backend=backend, workers=workers if backend == "ray" else 1)
+                    for case in found]
     return out
 
 
@@ -90,13 +96,20 @@ def _cases(settings: list[str], engines: list[str], rounds: int, data_fraction: 
 
 
 def _project_params(case: Case) -> Params:
-    """The project's params with the case's engine, precision and rounds, tracking off."""
+    """The project's params with the case's engine, precision, rounds and backend, tracking off."""
     assert case.params_file is not None
     params = load_params(case.params_file)
     fed = params.federation.model_copy(update={"engine": case.engine, "precision": case.precision,
                                                "rounds": case.rounds})
     tracking = params.tracking.model_copy(update={"enabled": False})
-    return params.model_copy(update={"federation": fed, "tracking": tracking})
+    execution = params.execution.model_copy(update=_execution(case))
+    return params.model_copy(update={"federation": fed, "tracking": tracking, "execution": execution})
+
+
+def _execution(case: Case) -> dict[str, Any]:
+    """A private local Ray instance (no address) of ``workers`` one-CPU workers, or none."""
+    return {"backend": case.backend, "address": None, "workers": case.workers, "cpus_per_worker": 1,
+            "gpus_per_worker": 0.0}
 
 
 def _raw_params(case: Case) -> dict[str, Any]:
@@ -122,6 +135,7 @@ def _raw_params(case: Case) -> dict[str, Any]:
             "fedavg": {},
         },
         "convergence": {"window": 3, "tolerance": 0.05, "min_delta": 0.01},
+        "execution": _execution(case),
         "tracking": {"enabled": False, "uri": None, "experiment": "bench"},
         "variants": {},
     }

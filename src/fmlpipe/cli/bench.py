@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from fmlpipe.bench.settings import ENGINES, PRECISIONS, SETTINGS, cases
+from fmlpipe.bench.settings import BACKENDS, ENGINES, PRECISIONS, SETTINGS, cases
 from fmlpipe.cli.errors import reported
 from fmlpipe.errors import ParamsError
 
@@ -49,12 +49,18 @@ def bench(
                             "bf16 hardware).")] = "fp32",
     params: Annotated[Path, typer.Option("--params", help="default setting: the project's params file.")]
         = Path("params.yaml"),
+    backends: Annotated[str, typer.Option(
+        "--backends", help="Comma-separated backends to measure every case on: local (this process), ray (a local "
+                           "Ray instance, or the cluster at RAY_ADDRESS, with --workers one-CPU workers, each "
+                           "running the case's engine).")] = "local",
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Ray backend: worker actors.")] = 2,
     clients: Annotated[int, typer.Option("--clients", min=1, hidden=True, help="Clients in A and B.")] = 20,
     scale_clients: Annotated[int, typer.Option("--scale-clients", min=10, hidden=True,
                                                help="Clients in the scale setting.")] = 1000,
 ) -> None:
-    """Time the engines (sequential, parallel, vectorized): seconds per round, samples/s, FLOP/s
-    against the machine's matmul FLOP/s, and peak memory; print a table, write JSON."""
+    """Time the engines (sequential, parallel, vectorized), locally or on Ray workers: seconds per
+    round, samples/s, FLOP/s against the machine's matmul FLOP/s, and peak memory (the driver's
+    and each Ray worker's); print a table and the targets, write JSON."""
     # Imported here: they load torch and torchvision, which every other command (and the
     # start of `fmlpipe run-stage`, which DVC pays once per stage) would otherwise wait for.
     from fmlpipe.bench.report import TARGET_MODEL, machine, table, targets, targets_table
@@ -71,10 +77,12 @@ def bench(
             raise ParamsError(f"--params {params}: not found (the default setting measures that params file's "
                               "pipeline)")
         todo = cases(chosen, _names(engines, ENGINES, "--engines"), rounds, data_fraction, clients, scale_clients,
-                     model, tuple(_names(precision, PRECISIONS, "--precision")), str(params))
+                     model, tuple(_names(precision, PRECISIONS, "--precision")), str(params),
+                     tuple(_names(backends, BACKENDS, "--backends")), workers)
         console = Console(width=160)  # the table has 13 columns; a pipe or a log must not squeeze it
         results = run_all(todo, on_result=lambda r: console.print(
-            f"{r['setting']} {r['algorithm']} {r['engine']}: {r['train_seconds_per_round']:.2f} s/round training"))
+            f"{r['setting']} {r['algorithm']} {r['backend']} {r['engine']}: {r['train_seconds_per_round']:.2f} s/round "
+            "training"))
         checks = targets(results)
         console.print(table(results))
         console.print(targets_table(checks) if checks else f"no targets checked: they are set for the {TARGET_MODEL}")

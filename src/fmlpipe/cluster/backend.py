@@ -135,6 +135,10 @@ class RayBackend:
             accuracy.update(part)
         return [accuracy[cid] for cid in range(self.num_clients)]
 
+    def peak_rss_bytes(self) -> list[int]:
+        """Each worker process's peak resident memory so far."""
+        return [rss for _, rss in self._each("peak_rss_bytes")]
+
     def heads(self) -> Iterator[tuple[int, State]]:
         for _, part in self._each("heads"):
             yield from part

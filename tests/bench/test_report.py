@@ -1,0 +1,56 @@
+"""The benchmark's targets, on made-up results: which cases each target pairs and what it checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fmlpipe.bench.report import targets
+
+
+def result(**fields: Any) -> dict[str, Any]:
+    """A measured case with ordinary figures, ``fields`` replacing some."""
+    base: dict[str, Any] = {
+        "setting": "A", "algorithm": "fml", "engine": "parallel", "engine_used": "parallel", "compiled": False,
+        "precision": "fp32", "model": "cnn", "backend": "local", "workers": 1, "seconds_per_round": 10.0,
+        "train_seconds_per_round": 9.0, "train_samples_per_second": 1000.0, "flops_ratio": 0.6,
+        "eval_flops_ratio": 0.6, "eval_share_of_training": 0.1, "peak_rss_bytes": 1024**3,
+        "worker_peak_rss_bytes": []}
+    return {**base, **fields}
+
+
+def named(checks: list[dict[str, Any]], start: str) -> list[dict[str, Any]]:
+    return [c for c in checks if c["target"].startswith(start)]
+
+
+def test_ray_overhead_is_against_the_local_parallel_engine_of_the_same_case() -> None:
+    local = result()
+    sequential = result(engine="sequential", engine_used="sequential", seconds_per_round=5.0)
+    other_setting = result(setting="B", seconds_per_round=1.0)
+    ray = result(backend="ray", workers=2, seconds_per_round=12.0, worker_peak_rss_bytes=[1, 2])
+    [check] = named(targets([sequential, other_setting, local, ray]), "A: Ray (2 one-CPU workers)")
+    assert check["value"] == 1.2 and check["met"] and check["engine"] == "ray2:parallel"
+    [slow] = named(targets([local, {**ray, "seconds_per_round": 14.0}]), "A: Ray")
+    assert slow["value"] == 1.4 and not slow["met"]
+
+
+def test_ray_targets_leave_the_local_targets_to_the_local_cases() -> None:
+    checks = targets([result(backend="ray", workers=2)])  # no local case to hold it against
+    assert checks == []
+
+
+def test_ray_driver_memory_is_fml_against_fedavg_at_scale() -> None:
+    fedavg = result(setting="scale", algorithm="fedavg", backend="ray", workers=2, peak_rss_bytes=1000)
+    fml = result(setting="scale", algorithm="fml", backend="ray", workers=2, peak_rss_bytes=1050)
+    local_fml = result(setting="scale", algorithm="fml", peak_rss_bytes=9000)
+    [check] = named(targets([local_fml, fedavg, fml]), "scale: Ray driver peak memory")
+    assert check["value"] == 1.05 and check["met"]
+    [grown] = named(targets([fedavg, {**fml, "peak_rss_bytes": 1500}]), "scale: Ray driver")
+    assert not grown["met"]
+
+
+def test_bf16_speedup_pairs_the_fp32_case_of_the_same_backend_and_engine() -> None:
+    fp32 = result(setting="B", train_samples_per_second=100.0)
+    ray_fp32 = result(setting="B", backend="ray", workers=2, train_samples_per_second=10.0)
+    bf16 = result(setting="B", precision="bf16", train_samples_per_second=170.0)
+    [check] = named(targets([ray_fp32, fp32, bf16]), "B: bf16")
+    assert check["value"] == 1.7 and check["met"]
