@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from fmlpipe.cli import app
 from fmlpipe.models.registry import MODELS
-from tests.conftest import needs_fashion
+from tests.conftest import needs_fashion, write_project
 
 runner = CliRunner()
 
@@ -106,3 +106,25 @@ def test_bench_ray_backend_reports_the_driver_and_every_worker(tmp_path: Path) -
     assert overhead["engine"] == "ray2:parallel"
     assert overhead["value"] == ray["seconds_per_round"] / local["seconds_per_round"]
     assert ray_processes() == before  # the case stopped the Ray instance it started
+
+
+@needs_fashion
+def test_bench_default_setting_scales_evaluation_to_the_pipelines_schedule(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "project", None, edit={
+        "data.train_fraction": 0.03, "models.global": "cnn", "models.local": "cnn", "federation.rounds": 20,
+        "federation.eval_every": 5, "algorithms.fedavg_ft": {"finetune_epochs": 1}},
+        drop=("algorithms.fedprox", "algorithms.local", "algorithms.fedavg"))
+    out = tmp_path / "bench.json"
+    result = runner.invoke(app, ["bench", "--settings", "default", "--params", str(project / "params.yaml"),
+                                 "--engines", "parallel", "--rounds", "3", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert [c["algorithm"] for c in report["cases"]] == ["fml", "fedavg_ft"]
+    for case in report["cases"]:
+        assert (case["pipeline_rounds"], case["pipeline_evaluations"]) == (20, 4)  # rounds 5, 10, 15, 20
+        evals = case["round_eval_seconds"]
+        assert len(evals) == 3 and min(evals) > 0  # every round of the case evaluated
+        assert case["pipeline_eval_seconds"] == evals[1] * 3 + evals[2]
+        assert case["pipeline_eval_share"] == case["pipeline_eval_seconds"] / (case["train_seconds_per_round"] * 20)
+    assert [t["target"] for t in report["targets"]] == [
+        f"default {a}: evaluation <= 15% of training over the pipeline's 20 rounds" for a in ("fml", "fedavg_ft")]

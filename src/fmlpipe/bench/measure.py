@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from fmlpipe.bench.settings import Case
+from fmlpipe.config import load_params
 from fmlpipe.data.store import load_prepared
 from fmlpipe.fl.algorithms import configured
 from fmlpipe.fl.algorithms.base import Algorithm
@@ -122,10 +123,26 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
         "eval_share_of_training": eval_s / train_s,
         "peak_rss_bytes": peak_rss_bytes(),  # this process: the driver's, with the Ray backend
         "worker_peak_rss_bytes": workers,  # the Ray backend: each worker's
+        **(pipeline_share(case, train_s, evals) if case.params_file is not None else {}),
         # Other processes' load skews every figure (worse for small, many-op work): the
         # 1-minute load average before and after the case, to read the numbers by.
         "load_average": [load_before, os.getloadavg()[0]],
     }
+
+
+def pipeline_share(case: Case, train_s: float, evals: list[float]) -> dict[str, Any]:
+    """Evaluation over training in the project's own pipeline, from this case's rounds (each one
+    evaluated): its evaluations are ordinary ones plus the last (where FedAvg-FT fine-tunes),
+    so ``(ordinary x (n - 1) + last) / (train s/round x rounds)``. The ordinary one is the mean
+    of the rounds between the first (one-time costs) and the last; with 2 rounds, the first."""
+    assert case.params_file is not None
+    fed = load_params(case.params_file).federation
+    count = sum(1 for rnd in range(1, fed.rounds + 1) if rnd % fed.eval_every == 0 or rnd == fed.rounds)
+    ordinary = _mean(evals[1:-1]) if len(evals) > 2 else evals[0]
+    seconds = ordinary * (count - 1) + evals[-1]
+    return {"pipeline_rounds": fed.rounds, "pipeline_evaluations": count,
+            "pipeline_eval_seconds": seconds, "pipeline_train_seconds": train_s * fed.rounds,
+            "pipeline_eval_share": seconds / (train_s * fed.rounds)}
 
 
 def evaluation_flops(alg: Algorithm, pool: ModelPool, data: FederatedData) -> float:

@@ -96,11 +96,12 @@ def _cases(settings: list[str], engines: list[str], rounds: int, data_fraction: 
 
 
 def _project_params(case: Case) -> Params:
-    """The project's params with the case's engine, precision, rounds and backend, tracking off."""
+    """The project's params with the case's engine, precision, rounds and backend, tracking off,
+    evaluated every round (the report scales evaluation to the project's own schedule)."""
     assert case.params_file is not None
     params = load_params(case.params_file)
     fed = params.federation.model_copy(update={"engine": case.engine, "precision": case.precision,
-                                               "rounds": case.rounds})
+                                               "rounds": case.rounds, "eval_every": 1})
     tracking = params.tracking.model_copy(update={"enabled": False})
     execution = params.execution.model_copy(update=_execution(case))
     return params.model_copy(update={"federation": fed, "tracking": tracking, "execution": execution})

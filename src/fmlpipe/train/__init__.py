@@ -1,0 +1,1 @@
+"""The train stage: simulate one algorithm, checkpoint each round, write its run folder."""
