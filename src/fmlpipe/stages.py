@@ -80,7 +80,7 @@ STAGES: dict[str, Stage] = {
     ),
     "train": Stage(
         "train",
-        "run one algorithm (--algorithm fml|fedavg|fedprox|local), write runs/<algorithm>/",
+        "run one algorithm (--algorithm NAME, a section of `algorithms`), write runs/<algorithm>/",
         _train,
         ("fmlpipe.train.stage",),
     ),

@@ -12,6 +12,7 @@ import yaml
 from fmlpipe.config import load_params
 from fmlpipe.config.variants import apply_variant
 from fmlpipe.errors import ParamsError
+from fmlpipe.fl.algorithms import configured
 from fmlpipe.paths import Paths
 from tests.conftest import REPO
 
@@ -63,13 +64,20 @@ def test_a_variant_reads_and_writes_under_its_folder() -> None:
     assert Paths.of(Path("params.yaml")).run_dir("fml") == Path("runs/fml")
 
 
-@pytest.mark.parametrize("pipeline", ["dom", "paper"])
+@pytest.mark.parametrize("pipeline", ["dom", "paper", "pfl"])
 def test_every_shipped_variant_is_valid(pipeline: str) -> None:
     path = REPO / "pipelines" / pipeline / "params.yaml"
     base = load_params(path)
     assert base.variants
     for name in base.variants:
-        load_params(path, name)  # raises on a bad key or value
+        configured(load_params(path, name))  # raises on a bad key or value, algorithm sections included
+
+
+def test_pfl_summary_reads_every_variant() -> None:
+    variants = load_params(REPO / "pipelines/pfl/params.yaml").variants
+    stages = yaml.safe_load((REPO / "pipelines/pfl/dvc.yaml").read_text())["stages"]
+    runs = [d for d in stages["summarize"]["deps"] if d.endswith("/runs")]
+    assert runs == [f"{name}/runs" for name in variants]
 
 
 def test_tasks_refuse_undefined_and_gappy_label_maps(raw_params: dict[str, Any], tmp_path: Path) -> None:
