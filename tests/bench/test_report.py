@@ -14,7 +14,7 @@ def result(**fields: Any) -> dict[str, Any]:
         "precision": "fp32", "model": "cnn", "backend": "local", "workers": 1, "seconds_per_round": 10.0,
         "train_seconds_per_round": 9.0, "train_samples_per_second": 1000.0, "flops_ratio": 0.6,
         "eval_flops_ratio": 0.6, "eval_share_of_training": 0.1, "peak_rss_bytes": 1024**3,
-        "worker_peak_rss_bytes": []}
+        "rounds_peak_rss_bytes": 1024**3, "worker_peak_rss_bytes": [], "worker_rounds_peak_rss_bytes": []}
     return {**base, **fields}
 
 
@@ -39,12 +39,13 @@ def test_ray_targets_leave_the_local_targets_to_the_local_cases() -> None:
 
 
 def test_ray_driver_memory_is_fml_against_fedavg_at_scale() -> None:
-    fedavg = result(setting="scale", algorithm="fedavg", backend="ray", workers=2, peak_rss_bytes=1000)
-    fml = result(setting="scale", algorithm="fml", backend="ray", workers=2, peak_rss_bytes=1050)
-    local_fml = result(setting="scale", algorithm="fml", peak_rss_bytes=9000)
+    fedavg = result(setting="scale", algorithm="fedavg", backend="ray", workers=2, rounds_peak_rss_bytes=1000)
+    fml = result(setting="scale", algorithm="fml", backend="ray", workers=2, rounds_peak_rss_bytes=1050,
+                 peak_rss_bytes=5000)  # the whole case's peak (loading the data) is not the one compared
+    local_fml = result(setting="scale", algorithm="fml", rounds_peak_rss_bytes=9000)
     [check] = named(targets([local_fml, fedavg, fml]), "scale: Ray driver peak memory")
     assert check["value"] == 1.05 and check["met"]
-    [grown] = named(targets([fedavg, {**fml, "peak_rss_bytes": 1500}]), "scale: Ray driver")
+    [grown] = named(targets([fedavg, {**fml, "rounds_peak_rss_bytes": 1500}]), "scale: Ray driver")
     assert not grown["met"]
 
 

@@ -1,5 +1,5 @@
 """``python -m fmlpipe.bench.case CASE_JSON DATA_ROOT OUT_JSON``: one case in a fresh process,
-so that its peak memory is its own (``ru_maxrss`` is a process-wide maximum)."""
+so that its peak memory is its own (``fmlpipe.memory``: a process-wide maximum)."""
 
 from __future__ import annotations
 

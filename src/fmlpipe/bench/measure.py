@@ -4,7 +4,6 @@ now, then the case's rounds, timed, with the training FLOPs they did and the pea
 from __future__ import annotations
 
 import os
-import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from fmlpipe.fl.sampling import participants_per_round, sample_clients
 from fmlpipe.fl.seeding import GLOBAL_INIT
 from fmlpipe.fl.setup import build_run
 from fmlpipe.fl.simulation import RunState, simulate
+from fmlpipe.memory import process_peak_bytes, recent_peak_bytes, reset_recent_peak
 from fmlpipe.models.flops import flops_per_sample
 from fmlpipe.partition.result import Partition
 from fmlpipe.paths import Paths
@@ -44,11 +44,6 @@ def matmul_flops(device: torch.device, reps: int = 5) -> float:
         _sync(device)
         best = min(best, time.perf_counter() - start)
     return 2 * MATMUL_SIZE**3 / best
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak resident memory so far (Linux reports kilobytes)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def run_case(case: Case, root: Path) -> dict[str, Any]:
@@ -78,8 +73,13 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
         rounds.append((s.train_seconds, s.eval_seconds))
 
     try:
+        # The rounds' own peak memory, apart from setting up (loading the data peaks higher).
+        reset_recent_peak()
+        if ray_backend is not None:
+            ray_backend.reset_peaks()
         simulate(run.alg, backend, pool, state, case.rounds, on_round)
-        workers = ray_backend.peak_rss_bytes() if ray_backend is not None else []
+        rounds_peak = recent_peak_bytes()
+        workers = ray_backend.memory() if ray_backend is not None else []
     finally:
         if ray_backend is not None:
             ray_backend.close()
@@ -121,8 +121,12 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
         "eval_flops_per_second": eval_rate,
         "eval_flops_ratio": eval_rate / matmul,
         "eval_share_of_training": eval_s / train_s,
-        "peak_rss_bytes": peak_rss_bytes(),  # this process: the driver's, with the Ray backend
-        "worker_peak_rss_bytes": workers,  # the Ray backend: each worker's
+        # This process (with the Ray backend, the driver): over the case, and during the rounds.
+        "peak_rss_bytes": process_peak_bytes(),
+        "rounds_peak_rss_bytes": rounds_peak,
+        # The Ray backend: each worker's, over its life and during the rounds.
+        "worker_peak_rss_bytes": [life for life, _ in workers],
+        "worker_rounds_peak_rss_bytes": [during for _, during in workers],
         **(pipeline_share(case, train_s, evals) if case.params_file is not None else {}),
         # Other processes' load skews every figure (worse for small, many-op work): the
         # 1-minute load average before and after the case, to read the numbers by.

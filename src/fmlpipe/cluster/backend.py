@@ -135,9 +135,14 @@ class RayBackend:
             accuracy.update(part)
         return [accuracy[cid] for cid in range(self.num_clients)]
 
-    def peak_rss_bytes(self) -> list[int]:
-        """Each worker process's peak resident memory so far."""
-        return [rss for _, rss in self._each("peak_rss_bytes")]
+    def reset_peaks(self) -> None:
+        """Start each worker's recent peak memory afresh (``fmlpipe bench``: before the rounds)."""
+        for _ in self._each("reset_peak"):
+            pass
+
+    def memory(self) -> list[tuple[int, int]]:
+        """Each worker's peak resident memory: over its life, and since :meth:`reset_peaks`."""
+        return [peaks for _, peaks in self._each("memory")]
 
     def heads(self) -> Iterator[tuple[int, State]]:
         for _, part in self._each("heads"):

@@ -20,6 +20,7 @@ from fmlpipe.fl.data import federated_data
 from fmlpipe.fl.device import make_deterministic, resolve_device
 from fmlpipe.fl.protocol import ClientResult, State
 from fmlpipe.fl.setup import build_run
+from fmlpipe.memory import process_peak_bytes, recent_peak_bytes, reset_recent_peak
 from fmlpipe.partition.result import Partition
 
 
@@ -51,11 +52,13 @@ class ShardWorker:
 
         return str(ray.get_runtime_context().get_node_id())
 
-    def peak_rss_bytes(self) -> int:
-        """This worker process's peak resident memory so far (Linux reports kilobytes)."""
-        import resource
+    def reset_peak(self) -> None:
+        """Start the peak of :meth:`memory` afresh (``fmlpipe bench``: before the rounds)."""
+        reset_recent_peak()
 
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    def memory(self) -> tuple[int, int]:
+        """This worker process's peak resident memory: over its life, and since :meth:`reset_peak`."""
+        return process_peak_bytes(), recent_peak_bytes()
 
     def train(self, rnd: int, lr: float, values: Mapping[str, float], cids: Sequence[int],
               global_state: State | None) -> list[ClientResult]:
