@@ -64,7 +64,7 @@ def test_a_variant_reads_and_writes_under_its_folder() -> None:
     assert Paths.of(Path("params.yaml")).run_dir("fml") == Path("runs/fml")
 
 
-@pytest.mark.parametrize("pipeline", ["dom", "paper", "pfl"])
+@pytest.mark.parametrize("pipeline", ["dom", "paper", "pfl", "numerics"])
 def test_every_shipped_variant_is_valid(pipeline: str) -> None:
     path = REPO / "pipelines" / pipeline / "params.yaml"
     base = load_params(path)
@@ -73,9 +73,10 @@ def test_every_shipped_variant_is_valid(pipeline: str) -> None:
         configured(load_params(path, name))  # raises on a bad key or value, algorithm sections included
 
 
-def test_pfl_summary_reads_every_variant() -> None:
-    variants = load_params(REPO / "pipelines/pfl/params.yaml").variants
-    stages = yaml.safe_load((REPO / "pipelines/pfl/dvc.yaml").read_text())["stages"]
+@pytest.mark.parametrize("pipeline", ["pfl", "numerics"])
+def test_summary_reads_every_variant(pipeline: str) -> None:
+    variants = load_params(REPO / "pipelines" / pipeline / "params.yaml").variants
+    stages = yaml.safe_load((REPO / "pipelines" / pipeline / "dvc.yaml").read_text())["stages"]
     runs = [d for d in stages["summarize"]["deps"] if d.endswith("/runs")]
     assert runs == [f"{name}/runs" for name in variants]
 
@@ -91,3 +92,14 @@ def test_tasks_refuse_undefined_and_gappy_label_maps(raw_params: dict[str, Any],
         (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
         with pytest.raises(ParamsError, match=message):
             load_params(tmp_path / "p.yaml")
+
+
+def test_numerics_is_the_default_setting() -> None:
+    """pipelines/numerics varies precision and standardization over the root's own setting."""
+    root = load_params(REPO / "params.yaml").model_dump()
+    numerics = load_params(REPO / "pipelines/numerics/params.yaml").model_dump()
+    assert numerics["algorithms"] == {"fml": root["algorithms"]["fml"]}
+    assert numerics["tracking"]["experiment"] == "fmlpipe-numerics"
+    for section in ("algorithms", "tracking", "variants"):
+        del root[section], numerics[section]
+    assert numerics == root

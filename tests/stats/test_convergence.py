@@ -158,3 +158,6 @@ def test_a_loss_near_zero_that_keeps_halving_levels_off_by_the_absolute_floor() 
     assert not relative_only.converged and floored.converged
     assert floored.checks[0].relative_change == pytest.approx(0.75)
     assert not check_convergence(losses, [4], window=2, tolerance=0.05, min_delta=0.04).converged
+    # the line says which rule judged it levelled: the absolute floor, not the relative tolerance
+    assert floored.describe() == ("converged: train loss changed -75.0%, by 0.045 nats (min_delta 0.05) "
+                                  "over the last 2 rounds up to round 4 (tolerance 5%)")

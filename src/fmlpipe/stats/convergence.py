@@ -74,8 +74,10 @@ def _judge(stretch: Sequence[float], end: int, window: int, tolerance: float, mi
     # A loss approaching zero falls by a constant fraction per round forever (a model that
     # memorizes its data): an absolute change below min_delta counts as levelled off too.
     levelled = abs(change) <= tolerance or abs(previous - last) <= min_delta
-    if levelled:
+    if abs(change) <= tolerance:
         reason = f"train loss changed {-change:+.1%}"
+    elif levelled:  # relatively large, absolutely small: a loss near zero
+        reason = f"train loss changed {-change:+.1%}, by {abs(previous - last):.2g} nats (min_delta {min_delta:g})"
     elif change > 0:
         reason = f"train loss still falling {change:.1%}"
     else:
