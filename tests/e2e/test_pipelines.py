@@ -18,8 +18,9 @@ pytestmark = [pytest.mark.e2e, needs_fashion]
 
 # Four of the six: the reference with its baselines, an override (catfish), tasks and a moving
 # schedule; model cycles and the linear schedule are the same wiring (tests/fl cover their numbers).
-DOM_VARIANTS = ["base", "catfish", "tasks", "balance_step"]
+DOM_VARIANTS = ["base", "catfish", "balance_step"]  # tasks: tests/fl/test_heterogeneity.py
 PAPER_ALGORITHMS = ("fml", "local")
+PAPER_SEEDS = ("fmnist_iid_s0", "fmnist_iid_s1")
 
 
 def _tiny(params: dict[str, Any], clients: int) -> None:
@@ -51,13 +52,15 @@ def _shrink_paper(params: dict[str, Any]) -> None:
     params["partition"]["min_samples"] = 20
     # Two of the algorithms: the train matrix follows the `algorithms` section, whatever it holds.
     params["algorithms"] = {name: params["algorithms"][name] for name in PAPER_ALGORITHMS}
-    # The IID split's three seeds: the non-IID ones are the same stages with another scheme.
-    params["variants"] = {name: keys for name, keys in params["variants"].items() if "noniid" not in name}
+    # The IID split's first two seeds (enough to pool): the non-IID ones are the same stages with
+    # another scheme, and a third seed is a third copy of the same stages.
+    params["variants"] = {name: keys for name, keys in params["variants"].items() if name in PAPER_SEEDS}
 
 
 def _paper_iid_only(dvc: dict[str, Any]) -> None:
     deps = dvc["stages"]["summarize_fmnist"]["deps"]
-    dvc["stages"]["summarize_fmnist"]["deps"] = [d for d in deps if "noniid" not in d]
+    dvc["stages"]["summarize_fmnist"]["deps"] = [d for d in deps if not d.startswith("fmnist") or
+                                                  d.split("/")[0] in PAPER_SEEDS]
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -78,7 +81,6 @@ def test_dom_pipeline_runs_every_variant_and_summarizes(tmp_path: Path) -> None:
     archs = json.loads((dom / "catfish/runs/fml/models/architectures.json").read_text())
     assert "cnn_same" in json.dumps(archs)
     assert "cnn_same" not in (dom / "base/runs/fml/models/architectures.json").read_text()
-    assert "acc_global_test_coarse" in json.loads((dom / "tasks/runs/fml/metrics.json").read_text())
     summary = _rows(dom / "reports/summary.csv")
     assert [r["variant"] for r in summary if r["algorithm"] == "fml"] == DOM_VARIANTS
     assert [r["algorithm"] for r in summary if r["variant"] == "base"] == ["fml", "local", "fedavg_ft"]
@@ -111,17 +113,17 @@ def test_dom_pipeline_runs_every_variant_and_summarizes(tmp_path: Path) -> None:
     assert ran(run(["dvc", "repro", "pipelines/dom/dvc.yaml"], repo)) == ["code"]  # the code fingerprint, always
 
 
-def test_paper_pipeline_fashion_variants_pool_three_seeds(tmp_path: Path) -> None:
+def test_paper_pipeline_fashion_variants_pool_seeds(tmp_path: Path) -> None:
     repo = copy_repo(tmp_path, {"pipelines/paper/params.yaml": _shrink_paper,
                                 "pipelines/paper/dvc.yaml": _paper_iid_only})
     stages = ran(run(["dvc", "repro", "pipelines/paper/dvc.yaml:summarize_fmnist"], repo))
-    assert len([s for s in stages if s.startswith("train@fmnist_")]) == 3 * len(PAPER_ALGORITHMS)
+    assert len([s for s in stages if s.startswith("train@fmnist_")]) == len(PAPER_SEEDS) * len(PAPER_ALGORITHMS)
     assert not any("mnist_iid" in s and not s.startswith(("train@fmnist", "prepare@fmnist", "partition@fmnist",
                                                           "evaluate@fmnist")) for s in stages)
     summary = _rows(repo / "pipelines/paper/reports/fmnist/summary.csv")
     assert [(r["variant"], r["algorithm"]) for r in summary] == [("fmnist_iid", alg) for alg in PAPER_ALGORITHMS]
-    assert all(r["seeds"] == "3" for r in summary)
+    assert all(r["seeds"] == "2" for r in summary)
     personalized = [json.loads((repo / f"pipelines/paper/fmnist_iid_s{k}/runs/fml/metrics.json").read_text())
-                    ["acc_personalized_mean"] for k in range(3)]
-    assert float(summary[0]["personalized_mean"]) == pytest.approx(sum(personalized) / 3)
-    assert len(set(personalized)) == 3  # three seeds, three different runs
+                    ["acc_personalized_mean"] for k in range(2)]
+    assert float(summary[0]["personalized_mean"]) == pytest.approx(sum(personalized) / 2)
+    assert len(set(personalized)) == 2  # two seeds, two different runs
