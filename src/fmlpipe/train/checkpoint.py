@@ -32,14 +32,24 @@ def save_checkpoint(path: Path, state: RunState, personal: Iterable[tuple[int, S
     write_tensors(path, tensors, metadata=meta)
 
 
-def load_checkpoint(path: Path, fingerprint: str) -> tuple[RunState, dict[int, State]] | None:
-    """The saved run, or None when there is none or it belongs to other params or data."""
+def _metadata(path: Path) -> dict[str, str] | None:
     remove_stale_temps(path.parent)  # a run killed mid-write leaves its temp files here
     if not path.is_file():
         return None
     with safe_open(str(path), framework="pt") as fh:
-        meta = fh.metadata() or {}
-    if meta.get("fingerprint") != fingerprint:
+        return fh.metadata() or {}
+
+
+def checkpoint_round(path: Path) -> int | None:
+    """The last round the checkpoint at ``path`` holds, or None when there is none."""
+    meta = _metadata(path)
+    return None if meta is None or "round" not in meta else int(meta["round"])
+
+
+def load_checkpoint(path: Path, fingerprint: str) -> tuple[RunState, dict[int, State]] | None:
+    """The saved run, or None when there is none or it belongs to other params or data."""
+    meta = _metadata(path)
+    if meta is None or meta.get("fingerprint") != fingerprint:
         return None
     tensors = load_file(str(path))
     global_state = {k.removeprefix("global/"): v for k, v in tensors.items() if k.startswith("global/")}

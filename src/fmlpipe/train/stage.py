@@ -30,6 +30,7 @@ from fmlpipe.paths import Paths
 from fmlpipe.tracking.clients import ClientInfo
 from fmlpipe.tracking.setup import train_tracker
 from fmlpipe.train.checkpoint import load_checkpoint, save_checkpoint
+from fmlpipe.train.extend import extend_finished
 from fmlpipe.train.outputs import run_models, write_run_outputs
 
 MAX_RECOVERIES = 3  # restarts of the Ray workers one stage may make before giving up
@@ -113,7 +114,8 @@ def run_train(params: Params, paths: Paths, algorithm: str | None,
     ckpt = run_dir / "checkpoint.safetensors"
     hashes = {"fmlpipe.dataset_sha256": prepared.card["dataset_sha256"],
               "fmlpipe.partition_hash": partition.content_hash()}
-    key = fingerprint(params, cls.name, section, *hashes.values())
+    key_args = (cls.name, section, *hashes.values())
+    key = fingerprint(params, *key_args)
 
     def initial() -> RunState:
         return RunState(global_state=init_state(run.pool.get(GLOBAL), params.base.seed, GLOBAL_INIT)
@@ -122,6 +124,8 @@ def run_train(params: Params, paths: Paths, algorithm: str | None,
     backend = open_backend(params, run, cls.name, prepared, partition, env)
     try:
         state = restore(ckpt, key, backend, initial)
+        if state.round == 0:  # nothing of these params: perhaps a finished run of them with fewer rounds
+            state = _extended(params, ckpt, key_args, run, backend) or state
         tracker = train_tracker(params, paths, cls.name, key, client_infos(params, data, cls), hashes, env)
         try:
             tracker.on_round(state)  # a resumed run: log what the checkpoint holds and MLflow lacks
@@ -143,6 +147,22 @@ def run_train(params: Params, paths: Paths, algorithm: str | None,
     finally:
         if backend is not run.backend:
             backend.close()  # type: ignore[attr-defined]  # a Ray backend: its workers and connection
+    return state
+
+
+def _extended(params: Params, ckpt: Path, key_args: tuple[str, Section, str, str], run: Run,
+              backend: Backend) -> RunState | None:
+    """The finished shorter run of these params at ``ckpt``, ready to go on (:mod:`fmlpipe.train.extend`)."""
+    fed = params.federation
+
+    def key_of(rounds: int) -> str:
+        shorter = params.model_copy(update={"federation": fed.model_copy(update={"rounds": rounds})})
+        return fingerprint(shorter, *key_args)
+
+    state = extend_finished(ckpt, key_of, run.alg, backend, run.pool)
+    if state is not None:
+        Console(stderr=True).print(f"note: {run.alg.name}: going on from the finished {state.round}-round run "
+                                   f"in {ckpt.parent} to {fed.rounds} rounds", highlight=False)
     return state
 
 
