@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from fmlpipe.config import load_params
-from fmlpipe.train.stage import run_train
 from fmlpipe.paths import Paths
+from fmlpipe.train.stage import run_train
 
 
 def main() -> None:
