@@ -10,7 +10,7 @@ from fmlpipe.paths import Paths
 from fmlpipe.train import stage
 from tests.conftest import small_params
 
-__all__ = ["small_params", "train_interrupted"]
+__all__ = ["simulation_starts", "small_params", "train_interrupted"]
 
 
 def train_interrupted(params: Params, paths: Paths, algorithm: str, after_round: int,
@@ -28,3 +28,16 @@ def train_interrupted(params: Params, paths: Paths, algorithm: str, after_round:
     with pytest.raises(KeyboardInterrupt):
         stage.run_train(params, paths, algorithm)
     monkeypatch.setattr(stage, "save_checkpoint", real_save)
+
+
+def simulation_starts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The round each simulation of the train stage starts after, from now on (0: from scratch)."""
+    starts: list[int] = []
+    real = stage.simulate
+
+    def counting(alg, backend, pool, state, rounds, on_round):  # type: ignore[no-untyped-def]
+        starts.append(state.round)
+        return real(alg, backend, pool, state, rounds, on_round)
+
+    monkeypatch.setattr(stage, "simulate", counting)
+    return starts

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-import fmlpipe.train.stage as stage
 from fmlpipe.config import Params
 from fmlpipe.paths import Paths
 from fmlpipe.train.extend import extends
 from fmlpipe.train.stage import run_train
 from tests.conftest import with_section
-from tests.fl.conftest import small_params
+from tests.fl.conftest import simulation_starts, small_params
 
 SKIP = {"timing.json", "checkpoint.safetensors"}  # wall-clock times differ between runs
 
@@ -29,19 +28,6 @@ def _files(run_dir: Path) -> dict[str, bytes]:
 
 def _with_fedavg_ft(params: Params) -> Params:
     return params.model_copy(update={"algorithms": {**params.algorithms, "fedavg_ft": {"finetune_epochs": 1}}})
-
-
-def _starts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The round each simulation of the train stage starts after, from now on."""
-    starts: list[int] = []
-    real = stage.simulate
-
-    def counting(alg, backend, pool, state, rounds, on_round):  # type: ignore[no-untyped-def]
-        starts.append(state.round)
-        return real(alg, backend, pool, state, rounds, on_round)
-
-    monkeypatch.setattr(stage, "simulate", counting)
-    return starts
 
 
 @pytest.mark.parametrize(
@@ -70,7 +56,7 @@ def test_more_rounds_go_on_from_the_finished_run_bit_for_bit(
 
     run_train(with_section(params, "federation", rounds=done), project, algorithm)
     shorter = (project.run_dir(algorithm) / "history.csv").read_bytes()
-    starts = _starts(monkeypatch)
+    starts = simulation_starts(monkeypatch)
     run_train(params, project, algorithm)
     assert starts == [done]  # went on from the finished run, not from round 0
     assert _files(project.run_dir(algorithm)) == _files(fresh.run_dir(algorithm))
@@ -112,6 +98,6 @@ def test_a_run_whose_schedule_stretches_starts_afresh(project: Paths, monkeypatc
     linear = {**params.algorithms["fml"], "schedule": "linear", "beta_target": 0.9}
     params = params.model_copy(update={"algorithms": {**params.algorithms, "fml": linear}})
     run_train(with_section(params, "federation", rounds=2), project, "fml")
-    starts = _starts(monkeypatch)
+    starts = simulation_starts(monkeypatch)
     run_train(params, project, "fml")
     assert starts == [0]

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
-import fmlpipe.train.stage as stage
 from fmlpipe.errors import ParamsError
 from fmlpipe.model_files import load_model
 from fmlpipe.paths import Paths
 from fmlpipe.train.stage import run_train
 from tests.conftest import with_section
-from tests.fl.conftest import small_params, train_interrupted
+from tests.fl.conftest import simulation_starts, small_params, train_interrupted
 
 
 def _files(run_dir: Path) -> dict[str, bytes]:
@@ -83,14 +82,7 @@ def test_resume_after_interruption_is_bit_identical(
 
     train_interrupted(params, project, algorithm, 2, monkeypatch)
     assert not (project.run_dir(algorithm) / "metrics.json").exists()
-    calls: list[int] = []
-    real_round = stage.simulate
-
-    def counting(alg, backend, pool, state, rounds, on_round):  # type: ignore[no-untyped-def]
-        calls.append(state.round)
-        return real_round(alg, backend, pool, state, rounds, on_round)
-
-    monkeypatch.setattr(stage, "simulate", counting)
+    calls = simulation_starts(monkeypatch)
     run_train(params, project, algorithm)
     assert calls == [2]  # resumed after round 2, not from scratch
     assert _files(project.run_dir(algorithm)) == _files(whole.run_dir(algorithm))
@@ -98,10 +90,7 @@ def test_resume_after_interruption_is_bit_identical(
 
 def test_checkpoint_of_other_params_is_not_resumed(project: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
     run_train(small_params(rounds=1), project, "fedavg")
-    starts: list[int] = []
-    real = stage.simulate
-    monkeypatch.setattr(stage, "simulate",
-                        lambda alg, b, p, s, r, cb: (starts.append(s.round), real(alg, b, p, s, r, cb))[1])
+    starts = simulation_starts(monkeypatch)
     params = small_params(rounds=1)
     params = with_section(params, "federation", optimizer=params.federation.optimizer.model_copy(update={"lr": 0.02}))
     run_train(params, project, "fedavg")
