@@ -3,6 +3,8 @@ interrupted train stage for the resume tests."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fmlpipe.config import Params
@@ -10,7 +12,7 @@ from fmlpipe.paths import Paths
 from fmlpipe.train import stage
 from tests.conftest import small_params
 
-__all__ = ["simulation_starts", "small_params", "train_interrupted"]
+__all__ = ["run_files", "simulation_starts", "small_params", "train_interrupted"]
 
 
 def train_interrupted(params: Params, paths: Paths, algorithm: str, after_round: int,
@@ -41,3 +43,10 @@ def simulation_starts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(stage, "simulate", counting)
     return starts
+
+
+def run_files(run_dir: Path) -> dict[str, bytes]:
+    """A run folder's files and their bytes, less what holds wall-clock times."""
+    skip = {"timing.json", "checkpoint.safetensors"}  # wall-clock times differ between runs
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*"))
+            if p.is_file() and p.name not in skip}

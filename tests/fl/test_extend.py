@@ -4,7 +4,6 @@ fresh run of the new total ends, bit for bit; where that cannot hold it starts a
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -13,17 +12,7 @@ from fmlpipe.paths import Paths
 from fmlpipe.train.extend import extends
 from fmlpipe.train.stage import run_train
 from tests.conftest import with_section
-from tests.fl.conftest import simulation_starts, small_params
-
-SKIP = {"timing.json", "checkpoint.safetensors"}  # wall-clock times differ between runs
-
-
-def _files(run_dir: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(run_dir)): p.read_bytes()
-        for p in sorted(run_dir.rglob("*"))
-        if p.is_file() and p.name not in SKIP
-    }
+from tests.fl.conftest import run_files, simulation_starts, small_params
 
 
 def _with_fedavg_ft(params: Params) -> Params:
@@ -59,7 +48,7 @@ def test_more_rounds_go_on_from_the_finished_run_bit_for_bit(
     starts = simulation_starts(monkeypatch)
     run_train(params, project, algorithm)
     assert starts == [done]  # went on from the finished run, not from round 0
-    assert _files(project.run_dir(algorithm)) == _files(fresh.run_dir(algorithm))
+    assert run_files(project.run_dir(algorithm)) == run_files(fresh.run_dir(algorithm))
     assert (project.run_dir(algorithm) / "history.csv").read_bytes() != shorter
 
 

@@ -14,13 +14,7 @@ from fmlpipe.model_files import load_model
 from fmlpipe.paths import Paths
 from fmlpipe.train.stage import run_train
 from tests.conftest import with_section
-from tests.fl.conftest import simulation_starts, small_params, train_interrupted
-
-
-def _files(run_dir: Path) -> dict[str, bytes]:
-    skip = {"timing.json", "checkpoint.safetensors"}  # wall-clock times differ between runs
-    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*"))
-            if p.is_file() and p.name not in skip}
+from tests.fl.conftest import run_files, simulation_starts, small_params, train_interrupted
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -64,11 +58,11 @@ def test_same_seed_same_bits(project: Paths, tmp_path_factory: pytest.TempPathFa
     params = small_params(rounds=2)
     run_train(params, project, "fml")
     run_train(params, other, "fml")
-    assert _files(project.run_dir("fml")) == _files(other.run_dir("fml"))
+    assert run_files(project.run_dir("fml")) == run_files(other.run_dir("fml"))
     reseeded = Paths(tmp_path_factory.mktemp("reseeded"))
     shutil.copytree(project.root / "data", reseeded.root / "data")
     run_train(with_section(params, "base", seed=1), reseeded, "fml")
-    assert _files(reseeded.run_dir("fml")) != _files(project.run_dir("fml"))
+    assert run_files(reseeded.run_dir("fml")) != run_files(project.run_dir("fml"))
 
 
 @pytest.mark.parametrize("algorithm", ["fml", "fedprox"])
@@ -85,7 +79,7 @@ def test_resume_after_interruption_is_bit_identical(
     calls = simulation_starts(monkeypatch)
     run_train(params, project, algorithm)
     assert calls == [2]  # resumed after round 2, not from scratch
-    assert _files(project.run_dir(algorithm)) == _files(whole.run_dir(algorithm))
+    assert run_files(project.run_dir(algorithm)) == run_files(whole.run_dir(algorithm))
 
 
 def test_checkpoint_of_other_params_is_not_resumed(project: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
