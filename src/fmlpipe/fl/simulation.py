@@ -108,6 +108,12 @@ def evaluate_round(alg: Algorithm, backend: Backend, pool: ModelPool, rnd: int, 
     return row, clients
 
 
+def record_evaluation(state: RunLog, row: Row, summary: Row, clients: list[Row]) -> None:
+    """Log an evaluated round: its training row with the summaries, and each client's row."""
+    state.history.append({**row, **summary})
+    state.client_rows.extend({ROUND: row[ROUND], **c} for c in clients)
+
+
 def _mean_losses(results: list[ClientResult]) -> Row:
     names = sorted({name for r in results for name in r.losses})
     return {train_loss_name(n): sum(r.losses[n] for r in results) / len(results) for n in names}
@@ -144,9 +150,8 @@ def simulate(
         state.train_seconds += trained - start
         state.rounds_log.append(row)
         if rnd % fed.eval_every == 0 or rnd == rounds:
-            summary, clients = evaluate_round(alg, backend, pool, rnd, state.global_state, last=rnd == rounds)
-            state.history.append({**row, **summary})
-            state.client_rows.extend({ROUND: rnd, **c} for c in clients)
+            record_evaluation(state, row, *evaluate_round(alg, backend, pool, rnd, state.global_state,
+                                                          last=rnd == rounds))
             release_memory()
             state.eval_seconds += time.perf_counter() - trained
         state.round = rnd

@@ -23,7 +23,7 @@ from fmlpipe.fl.algorithms.base import Algorithm
 from fmlpipe.fl.backend import Backend
 from fmlpipe.fl.modelpool import ModelPool
 from fmlpipe.fl.optim import lr_at_round
-from fmlpipe.fl.simulation import RunState, evaluate_round
+from fmlpipe.fl.simulation import RunState, evaluate_round, record_evaluation
 from fmlpipe.metrics import ROUND
 from fmlpipe.train.checkpoint import checkpoint_round, load_checkpoint
 
@@ -49,9 +49,8 @@ def reopen_last_round(alg: Algorithm, backend: Backend, pool: ModelPool, state: 
     state.history = [row for row in state.history if row[ROUND] != rnd]
     state.client_rows = [row for row in state.client_rows if row[ROUND] != rnd]
     if rnd % alg.ctx.federation.eval_every == 0:
-        summary, clients = evaluate_round(alg, backend, pool, rnd, state.global_state, last=False)
-        state.history.append({**state.rounds_log[-1], **summary})
-        state.client_rows.extend({ROUND: rnd, **c} for c in clients)
+        record_evaluation(state, state.rounds_log[-1], *evaluate_round(alg, backend, pool, rnd, state.global_state,
+                                                                       last=False))
 
 
 def extend_finished(
