@@ -16,9 +16,8 @@ import csv
 from pathlib import Path
 
 from fmlpipe.config import load_params
-from fmlpipe.fl.simulation import RunState
+from fmlpipe.evaluate.convergence import training_convergence
 from fmlpipe.stats.convergence import all_converged
-from fmlpipe.train.outputs import training_convergence
 
 
 def _pipelines(root: Path) -> list[tuple[str, Path, list[Path]]]:
@@ -32,7 +31,7 @@ def _judge(rounds_csv: Path, params_file: Path, window: int) -> bool:
     with open(rounds_csv, newline="") as fh:
         rows: list[dict[str, float | int]] = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
     convergence = load_params(params_file).convergence.model_copy(update={"window": window})
-    return all_converged(training_convergence(RunState(round=len(rows), rounds_log=rows), convergence))
+    return all_converged(training_convergence(rows, convergence))
 
 
 def main() -> None:

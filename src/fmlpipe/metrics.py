@@ -40,7 +40,7 @@ ALPHA = "alpha"
 BETA = "beta"
 
 # A finished run's verdicts (``metrics.json``).
-CONVERGED = "converged"  # true when training levelled off (``stats.convergence``)
+CONVERGED = "converged"  # true when training levelled off (``evaluate.convergence``)
 CONVERGENCE = "convergence"  # the one-line reason
 PERSONALIZED_MODEL = "personalized_model"  # what the run's acc_personalized measures
 

@@ -113,6 +113,22 @@ def _drop_history_row(paths: Paths, algorithm: str, index: int) -> None:
     path.write_text("".join(lines))
 
 
+def _set_cell(paths: Paths, algorithm: str, name: str, row: int, column: str, value: str) -> None:
+    path = paths.run_dir(algorithm) / name
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    rows[row][column] = value
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _drop_rounds_row(paths: Paths, algorithm: str) -> None:
+    path = paths.run_dir(algorithm) / "rounds.csv"
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))
+
+
 @pytest.mark.parametrize(
     ("break_runs", "message"),
     [
@@ -125,11 +141,37 @@ def _drop_history_row(paths: Paths, algorithm: str, index: int) -> None:
         (lambda p: _drop_history_row(p, "local", 0),
          r"evaluated rounds differ: fml has \[1, 2\], local has \[2\]"),
         (lambda p: p.card_file.unlink(), r"data/prepared/card.json is missing: .*fmlpipe run-stage prepare"),
+        (lambda p: (p.run_dir("fml") / "rounds.csv").unlink(), r"runs/fml/rounds.csv is missing: .*--algorithm fml"),
+        (lambda p: _drop_rounds_row(p, "local"),
+         r"runs/local/rounds.csv: rounds are not 1..2 \(a stale or partial run\)"),
+        (lambda p: _set_cell(p, "fedavg", "rounds.csv", 1, "train_loss_global", "abc"),
+         r"runs/fedavg/rounds.csv: train_loss_global='abc' is not a number"),
     ],
-    ids=["missing-metrics", "missing-timing", "stale-history", "rounds-differ", "missing-card"],
+    ids=["missing-metrics", "missing-timing", "stale-history", "rounds-differ", "missing-card", "missing-rounds",
+         "stale-rounds", "bad-loss"],
 )
 def test_bad_runs_fail_before_writing(runs_project: Paths, break_runs: Any, message: str) -> None:
     break_runs(runs_project)
     with pytest.raises(DataError, match=message):
         run_evaluate(eval_params(), runs_project)
     assert not ReportPaths(runs_project.root).reports_dir.exists()
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_changing_the_convergence_check_rejudges_the_same_runs(runs_project: Paths) -> None:
+    runs = _tree(runs_project.root / "runs")
+    params = eval_params()
+    window = params.convergence.window
+    comparison = run_evaluate(params, runs_project)
+    reasons = {s.algorithm: s.convergence for s in comparison.summaries}
+    assert all(f"stretch of 2 rounds is shorter than the window of {window}" in r for r in reasons.values())
+    # a window of both rounds: the line through them is the whole fall since round 1, a share of 100%
+    two = params.model_copy(update={"convergence": params.convergence.model_copy(update={"window": 2})})
+    comparison = run_evaluate(two, runs_project)
+    for s in comparison.summaries:
+        assert s.converged is False and "still falling: 100.0% of its fall since round 1" in s.convergence
+    assert "still falling: 100.0%" in ReportPaths(runs_project.root).comparison.read_text()
+    assert _tree(runs_project.root / "runs") == runs  # judged again from the same files, nothing re-trained

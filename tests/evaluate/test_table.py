@@ -37,7 +37,7 @@ def test_best_names_every_tied_algorithm_and_skips_absent_values() -> None:
     assert row == {
         "rounds": 1, "acc_personalized_mean": 0.5, "acc_personalized_std": 0.0, "acc_personalized_min": 0.0,
         "acc_personalized_p10": 0.0, "best_round": 1, "acc_personalized_best_mean": 0.5, "acc_global_test": None,
-        "train_seconds": 1.5, "converged": None}
+        "train_seconds": 1.5, "converged": None, "convergence": ""}
 
 
 def test_csvs_put_personalized_columns_first_then_globals() -> None:

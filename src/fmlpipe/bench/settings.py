@@ -135,7 +135,7 @@ def _raw_params(case: Case) -> dict[str, Any]:
                     "beta_target": 0.5, "step_every": 10, "step_size": 0.4},
             "fedavg": {},
         },
-        "convergence": {"window": 3, "tolerance": 0.05, "min_delta": 0.01},
+        "convergence": {"window": 10, "tolerance": 0.05},
         "execution": _execution(case),
         "tracking": {"enabled": False, "uri": None, "experiment": "bench"},
         "variants": {},

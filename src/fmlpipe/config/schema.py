@@ -165,13 +165,12 @@ class TasksParams(Section):
 
 class ConvergenceParams(Section):
     """When a run counts as converged: in every stretch of rounds at one learning rate (before
-    each lr decay, and at the end), the mean train loss of the last ``window`` rounds is within
-    ``tolerance`` (relative) or ``min_delta`` (absolute, nats) of the ``window`` rounds before
-    (``stats.convergence``)."""
+    each lr decay, and at the end), a line fitted to the mean train loss of its last ``window``
+    rounds falls by at most ``tolerance`` × the loss's fall since round 1 (``stats.convergence``).
+    The evaluate stage judges it from ``rounds.csv``: changing it never re-runs training."""
 
-    window: int = Field(ge=1, le=1000)
+    window: int = Field(ge=2, le=1000)
     tolerance: float = Field(gt=0.0, lt=1.0)
-    min_delta: float = Field(ge=0.0, le=1.0)
 
 
 class ExecutionParams(Section):

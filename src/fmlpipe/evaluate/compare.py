@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fmlpipe.evaluate.runs import RunRecord, Spread
+from fmlpipe.metrics import CONVERGED, CONVERGENCE
 from fmlpipe.stats.intervals import Interval, interval
 from fmlpipe.stats.paired import PairedComparison, compare_paired
 
@@ -60,7 +61,8 @@ class AlgorithmSummary:
             "acc_personalized_best_mean": self.best.mean,
             "acc_global_test": self.acc_global_test,
             "train_seconds": self.train_seconds,
-            "converged": self.converged,
+            CONVERGED: self.converged,
+            CONVERGENCE: self.convergence,
         }
 
 @dataclass(frozen=True)

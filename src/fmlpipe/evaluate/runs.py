@@ -15,22 +15,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fmlpipe.config.schema import ConvergenceParams
 from fmlpipe.errors import DataError
+from fmlpipe.evaluate.convergence import convergence_line, training_convergence
 from fmlpipe.metrics import (
     ACC_GLOBAL_TEST,
     ACC_PERSONALIZED,
     ALPHA,
     BETA,
     CLIENT,
-    CONVERGED,
-    CONVERGENCE,
+    LR,
     PARTICIPANTS,
     PERSONALIZED_MODEL,
     ROUND,
     STATS,
     stat_name,
+    train_loss_name,
 )
 from fmlpipe.paths import Paths
+from fmlpipe.stats.convergence import all_converged
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,8 @@ class RunRecord:
     final_clients: tuple[float, ...]  # acc_personalized at the last evaluated round, index = client id
     timing: Timing
     clients_by_round: Mapping[int, tuple[float, ...]] = field(default_factory=dict)  # every evaluated round
-    converged: bool | None = None  # None: the run recorded no convergence check
-    convergence: str = ""  # why (``stats.convergence``)
+    converged: bool | None = None  # whether training levelled off (``evaluate.convergence``); None: not judged
+    convergence: str = ""  # why
     personalized_model: str = ""  # what ``acc_personalized`` measures
 
     @property
@@ -162,8 +165,30 @@ def _round(row: dict[str, str], path: Path, hint: str) -> int:
     return int(value)
 
 
-def load_run(paths: Paths, algorithm: str) -> RunRecord:
-    """Read and cross-check ``runs/<algorithm>/{metrics.json,history.csv,clients.csv,timing.json}``."""
+def _training(path: Path, rounds: int, params: ConvergenceParams, hint: str) -> tuple[bool, str]:
+    """Whether the run's training levelled off, judged from ``rounds.csv``: its lr and train
+    losses (a non-finite loss is a diverged run, which the check reports, not bad input)."""
+    rows = _read_csv(path, [ROUND, LR], hint)
+    if [_round(row, path, hint) for row in rows] != list(range(1, rounds + 1)):
+        raise DataError(f"{path}: rounds are not 1..{rounds} (a stale or partial run): {hint}")
+    losses = [key for key in rows[0] if key.startswith(train_loss_name(""))]
+    if not losses:
+        raise DataError(f"{path}: no {train_loss_name('<model>')} column: {hint}")
+
+    def number(row: dict[str, str], key: str) -> float:
+        try:
+            return float(row[key])
+        except (TypeError, ValueError):
+            raise DataError(f"{path}: {key}={row.get(key)!r} is not a number: {hint}") from None
+
+    table = [{LR: _cell(row, LR, path, hint), **{k: number(row, k) for k in losses}} for row in rows]
+    checks = training_convergence(table, params)
+    return all_converged(checks), convergence_line(checks)
+
+
+def load_run(paths: Paths, algorithm: str, convergence: ConvergenceParams) -> RunRecord:
+    """Read and cross-check ``runs/<algorithm>/{metrics.json,history.csv,clients.csv,timing.json}``,
+    and judge from ``rounds.csv`` whether its training levelled off."""
     run_dir = paths.run_dir(algorithm)
     hint = rerun_hint(algorithm)
     metrics_path = run_dir / "metrics.json"
@@ -175,9 +200,7 @@ def load_run(paths: Paths, algorithm: str) -> RunRecord:
         raise DataError(f"{metrics_path}: 'rounds' is {rounds!r}, expected a round number >= 1: {hint}")
     spread = Spread(*(json_number(metrics, stat_name(ACC_PERSONALIZED, stat), metrics_path, hint) for stat in STATS))
     global_test = optional_number(metrics, ACC_GLOBAL_TEST, metrics_path, hint)
-    converged = metrics.get(CONVERGED)
-    if converged is not None and not isinstance(converged, bool):
-        raise DataError(f"{metrics_path}: {CONVERGED!r} is {converged!r}, expected true or false: {hint}")
+    converged, why = _training(run_dir / "rounds.csv", rounds, convergence, hint)
 
     history_path = run_dir / "history.csv"
     mean_key = stat_name(ACC_PERSONALIZED, "mean")
@@ -216,13 +239,13 @@ def load_run(paths: Paths, algorithm: str) -> RunRecord:
     timing = Timing(*(json_number(timing_data, key, timing_path, hint)
                       for key in ("train_seconds", "eval_seconds", "seconds_per_round")))
     return RunRecord(algorithm, rounds, spread, global_test, history, tuple(final[cid] for cid in sorted(final)),
-                     timing, clients_by_round, converged, str(metrics.get(CONVERGENCE, "")),
+                     timing, clients_by_round, converged, why,
                      str(metrics.get(PERSONALIZED_MODEL, "")))
 
 
-def load_runs(paths: Paths, algorithms: Sequence[str]) -> tuple[RunRecord, ...]:
+def load_runs(paths: Paths, algorithms: Sequence[str], convergence: ConvergenceParams) -> tuple[RunRecord, ...]:
     """Every algorithm's run, checked to be comparable: same evaluated rounds, same clients."""
-    runs = tuple(load_run(paths, algorithm) for algorithm in algorithms)
+    runs = tuple(load_run(paths, algorithm, convergence) for algorithm in algorithms)
     for run in runs[1:]:
         first = runs[0]
         if run.evaluated_rounds != first.evaluated_rounds:

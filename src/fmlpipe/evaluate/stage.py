@@ -52,7 +52,7 @@ def configured_algorithms(params: Params) -> tuple[str, ...]:
 
 def run_evaluate(params: Params, paths: Paths) -> Comparison:
     """Compare the runs of every algorithm in ``params.algorithms``; write ``reports/``."""
-    runs = load_runs(paths, configured_algorithms(params))
+    runs = load_runs(paths, configured_algorithms(params), params.convergence)
     setting = load_setting(params, paths, runs)
     summaries = tuple(AlgorithmSummary.of(run) for run in runs)
     found = verdicts(runs)

@@ -69,7 +69,7 @@ def collect(params: Params, pipeline: Path, source: str, match: str = "*") -> li
     out = []
     for name, vparams in varied.items():
         paths = Paths.of(pipeline / "params.yaml", name)
-        for record in load_runs(paths, configured_algorithms(vparams)):
+        for record in load_runs(paths, configured_algorithms(vparams), vparams.convergence):
             out.append(VariantRun(name, SEED_SUFFIX.sub("", name), vparams.base.seed, record.algorithm, record,
                                   singled))
     return out

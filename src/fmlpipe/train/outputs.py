@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from fmlpipe.config.schema import ConvergenceParams
 from fmlpipe.fl.algorithms.base import Algorithm
 from fmlpipe.fl.backend import Backend
 from fmlpipe.fl.modelpool import LOCAL
@@ -19,18 +18,12 @@ from fmlpipe.metrics import (
     ACC_GLOBAL_LOCAL,
     ACC_GLOBAL_TEST,
     ACC_PERSONALIZED,
-    CONVERGED,
-    CONVERGENCE,
     LOSS_GLOBAL_TEST,
-    LR,
     PERSONALIZED_MODEL,
     Row,
     client_name,
-    train_loss_models,
-    train_loss_name,
 )
 from fmlpipe.model_files import architecture, save_model
-from fmlpipe.stats.convergence import Convergence, all_converged, check_many, stretch_ends_from_lrs
 
 SavedModel = tuple[State, dict[str, object]]
 """(weights, architecture as ``model_files.architecture`` records it)."""
@@ -50,27 +43,11 @@ def csv_text(rows: Sequence[Row]) -> str:
     return buf.getvalue()
 
 
-def training_convergence(state: RunState, params: ConvergenceParams) -> dict[str, Convergence]:
-    """Whether each model's mean train loss levelled off in every stretch of one learning rate."""
-    lrs = [float(row[LR]) for row in state.rounds_log]
-    models = train_loss_models(state.rounds_log[0])
-    series = {model: [float(row[train_loss_name(model)]) for row in state.rounds_log] for model in models}
-    return check_many(series, stretch_ends_from_lrs(lrs), params.window, params.tolerance, params.min_delta)
-
-
-def convergence_line(checks: Mapping[str, Convergence]) -> str:
-    """One line for the whole run: the first model that did not level off, else the first model."""
-    name, check = next(((n, c) for n, c in checks.items() if not c.converged), next(iter(checks.items())))
-    return f"{name} model {check.describe()}" if len(checks) > 1 else check.describe()
-
-
-def final_metrics(alg: Algorithm, state: RunState, convergence: ConvergenceParams) -> dict[str, object]:
-    """The last evaluated round's summaries, whether training converged and what the
-    personalized model is: what DVC shows as this run's metrics."""
+def final_metrics(alg: Algorithm, state: RunState) -> dict[str, object]:
+    """The last evaluated round's summaries and what the personalized model is: what DVC shows as
+    this run's metrics (whether training converged is the evaluate stage's to judge)."""
     last = state.history[-1]
-    checks = training_convergence(state, convergence)
     metrics: dict[str, object] = {"algorithm": alg.name, "rounds": state.round,
-                                  CONVERGED: all_converged(checks), CONVERGENCE: convergence_line(checks),
                                   PERSONALIZED_MODEL: alg.personalized}
     for key, value in last.items():
         if key.startswith(FINAL_KEYS):
@@ -96,8 +73,7 @@ def run_models(alg: Algorithm, backend: Backend, global_state: State | None) -> 
     return out
 
 
-def write_run_outputs(run_dir: Path, alg: Algorithm, state: RunState, saved: dict[str, SavedModel],
-                      convergence: ConvergenceParams) -> None:
+def write_run_outputs(run_dir: Path, alg: Algorithm, state: RunState, saved: dict[str, SavedModel]) -> None:
     """Models (safetensors + architecture), per-round CSVs, final metrics and timings."""
     models = run_dir / "models"
     for name, (weights, arch) in saved.items():
@@ -106,7 +82,7 @@ def write_run_outputs(run_dir: Path, alg: Algorithm, state: RunState, saved: dic
     write_text(run_dir / "history.csv", csv_text(state.history))
     write_text(run_dir / "rounds.csv", csv_text(state.rounds_log))
     write_text(run_dir / "clients.csv", csv_text(state.client_rows))
-    write_json(run_dir / "metrics.json", final_metrics(alg, state, convergence))
+    write_json(run_dir / "metrics.json", final_metrics(alg, state))
     write_json(run_dir / "timing.json", {
         "train_seconds": state.train_seconds,
         "eval_seconds": state.eval_seconds,

@@ -139,7 +139,7 @@ def run_train(params: Params, paths: Paths, algorithm: str | None,
 
                 state = _simulate_recovering(alg, backend, run.pool, state, fed.rounds, after_round,
                                              lambda: restore(ckpt, key, backend, initial))
-            write_run_outputs(run_dir, alg, state, run_models(alg, backend, state.global_state), params.convergence)
+            write_run_outputs(run_dir, alg, state, run_models(alg, backend, state.global_state))
             tracker.finish(state, run_dir)
         except BaseException:
             tracker.fail()
