@@ -16,7 +16,7 @@ def _rows(local: list[float], meme: list[float], lrs: list[float]) -> list[Row]:
 
 
 def test_every_model_and_every_stretch_must_level_off() -> None:
-    flat = [1.0, 0.6, 0.52, 0.51, 0.505, 0.5]  # last 2 rounds fall 0.005, against 0.5 since round 1: 1%
+    flat = [1.0, 0.6, 0.52, 0.51, 0.505, 0.5]  # last 2 rounds fall 0.005, against 0.5 from the highest: 1%
     falling = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5]  # 0.1 against 0.5: still falling 20%
     checks = training_convergence(_rows(flat, flat, [0.01] * 6), PARAMS)
     assert list(checks) == ["local", "meme"] and all(c.converged for c in checks.values())
@@ -28,7 +28,7 @@ def test_every_model_and_every_stretch_must_level_off() -> None:
 
 
 def test_a_stretch_cut_short_by_the_lr_decay_makes_the_run_under_trained() -> None:
-    # lr x0.1 after round 4: rounds 3-4 fall 0.1 against 0.3 since round 1; the tail is flat
+    # lr x0.1 after round 4: rounds 3-4 fall 0.1 against 0.3 from the highest; the tail is flat
     losses = [0.9, 0.8, 0.7, 0.6, 0.5, 0.5, 0.5, 0.5]
     lrs = [0.01] * 4 + [0.001] * 4
     checks = training_convergence(_rows(losses, losses, lrs), PARAMS)

@@ -168,10 +168,10 @@ def test_changing_the_convergence_check_rejudges_the_same_runs(runs_project: Pat
     comparison = run_evaluate(params, runs_project)
     reasons = {s.algorithm: s.convergence for s in comparison.summaries}
     assert all(f"stretch of 2 rounds is shorter than the window of {window}" in r for r in reasons.values())
-    # a window of both rounds: the line through them is the whole fall since round 1, a share of 100%
+    # a window of both rounds: the line through them is the whole fall from the highest, a share of 100%
     two = params.model_copy(update={"convergence": params.convergence.model_copy(update={"window": 2})})
     comparison = run_evaluate(two, runs_project)
     for s in comparison.summaries:
-        assert s.converged is False and "still falling: 100.0% of its fall since round 1" in s.convergence
+        assert s.converged is False and "still falling: 100.0% of its fall so far" in s.convergence
     assert "still falling: 100.0%" in ReportPaths(runs_project.root).comparison.read_text()
     assert _tree(runs_project.root / "runs") == runs  # judged again from the same files, nothing re-trained

@@ -30,23 +30,23 @@ def test_fitted_line_is_least_squares() -> None:
 
 def test_a_tail_that_made_little_of_the_progress_converges() -> None:
     c = check_convergence([5.0, 3.0, 1.1, 1.05, 1.0], [5], window=3, tolerance=0.05)
-    # last 3 rounds: slope −0.05, so the line falls 0.1 and ends at 1.0; fall since round 1:
-    # 5.0 − 1.0 = 4.0; share 0.1 / 4.0 = 2.5%
+    # last 3 rounds: slope −0.05, so the line falls 0.1 and ends at 1.0; fall from the highest
+    # loss (round 1's): 5.0 − 1.0 = 4.0; share 0.1 / 4.0 = 2.5%
     assert c.checks == (StretchCheck(5, 5, pytest.approx(0.1), pytest.approx(4.0), pytest.approx(0.025), True,
-                                     "train loss fell 2.5% of its fall since round 1"),)
+                                     "train loss fell 2.5% of its fall so far"),)
     assert c.converged
-    assert c.describe() == ("converged: train loss fell 2.5% of its fall since round 1 over the last 3 rounds "
+    assert c.describe() == ("converged: train loss fell 2.5% of its fall so far over the last 3 rounds "
                             "up to round 5 (tolerance 5%)")
 
 
 def test_still_falling_tail_is_under_trained() -> None:
     c = check_convergence([4.0, 2.0, 1.1, 1.0, 0.9], [5], window=3, tolerance=0.05)
-    # last 3 rounds: slope −0.1, the line falls 0.2 to 0.9; fall since round 1: 3.1; share 0.2 / 3.1
+    # last 3 rounds: slope −0.1, the line falls 0.2 to 0.9; fall from the highest (round 1): 3.1; share 0.2 / 3.1
     check = c.checks[0]
     assert (check.fall, check.progress, check.share) == (pytest.approx(0.2), pytest.approx(3.1),
                                                          pytest.approx(0.2 / 3.1))
     assert not check.levelled and not c.converged
-    assert c.describe() == ("under-trained: train loss still falling: 6.5% of its fall since round 1 over the "
+    assert c.describe() == ("under-trained: train loss still falling: 6.5% of its fall so far over the "
                             "last 3 rounds up to round 5 (tolerance 5%)")
 
 
@@ -66,7 +66,7 @@ def test_noise_around_a_level_averages_out_in_the_line() -> None:
 def test_a_loss_that_keeps_halving_levels_off_against_its_progress() -> None:
     # 1, 1/2, ..., 2^−11: relative to its own level it falls 50% a round to the end. The line
     # through the last 3 rounds falls 2^−9 − 2^−11 = 0.00146 (its end, computed below, sits a
-    # little under 2^−11); against a fall of almost 1.0 since round 1 that is about 0.15%
+    # little under 2^−11); against a fall of almost 1.0 from round 1 that is about 0.15%
     losses = [2.0 ** -k for k in range(12)]
     c = check_convergence(losses, [12], window=3, tolerance=0.05)
     start, slope = (2 ** -9 + 2 ** -10 + 2 ** -11) / 3 - (2 ** -11 - 2 ** -9) / 2, (2 ** -11 - 2 ** -9) / 2
@@ -80,8 +80,20 @@ def test_a_loss_that_keeps_halving_levels_off_against_its_progress() -> None:
     assert not early.converged
 
 
+def test_the_fall_is_measured_from_the_highest_loss_not_round_1() -> None:
+    # FML's loss starts low (its KL term is near 0 while two untrained models agree), then rises.
+    # The line through the flat 0.3, 0.3, 0.3 falls 0, against 0.6 − 0.3 = 0.3 from the highest:
+    c = check_convergence([0.3, 0.6, 0.4, 0.3, 0.3, 0.3], [6], window=3, tolerance=0.05)
+    assert (c.checks[0].fall, c.checks[0].progress) == (0.0, pytest.approx(0.3))
+    assert c.converged  # against round 1's 0.3 there would be no fall at all
+    # still falling: the line through 0.4, 0.39, 0.38 falls 0.02 to 0.38, of 0.6 − 0.38 = 0.22: 9.1%
+    falling = check_convergence([0.3, 0.6, 0.5, 0.4, 0.39, 0.38], [6], window=3, tolerance=0.05)
+    assert falling.checks[0].share == pytest.approx(0.02 / 0.22)
+    assert not falling.converged
+
+
 def test_tolerance_is_inclusive() -> None:
-    # last 2 rounds: the line falls 0.5 to 1.0; since round 1 it fell 2.0: exactly 0.25
+    # last 2 rounds: the line falls 0.5 to 1.0; from its highest (round 1) it fell 2.0: exactly 0.25
     losses = [3.0, 2.0, 1.5, 1.0]
     assert check_convergence(losses, [4], window=2, tolerance=0.25).converged
     assert not check_convergence(losses, [4], window=2, tolerance=0.24).converged
@@ -89,17 +101,17 @@ def test_tolerance_is_inclusive() -> None:
 
 def test_rising_loss_does_not_level_off() -> None:
     c = check_convergence([2.0, 1.0, 1.0, 1.2, 1.4], [5], window=3, tolerance=0.05)
-    # last 3 rounds: slope +0.2, the line rises 0.4 to 1.4; fall since round 1: 0.6; share −0.4/0.6
+    # last 3 rounds: slope +0.2, the line rises 0.4 to 1.4; fall from the highest (round 1): 0.6; share −0.4/0.6
     assert c.checks[0].share == pytest.approx(-2 / 3)
-    assert c.describe() == ("not converged: train loss rising: 66.7% of its fall since round 1 over the last "
+    assert c.describe() == ("not converged: train loss rising: 66.7% of its fall so far over the last "
                             "3 rounds up to round 5 (tolerance 5%)")
 
 
 def test_a_loss_that_never_fell_does_not_level_off() -> None:
     c = check_convergence([1.0, 1.1, 1.2], [3], window=3, tolerance=0.05)
-    # the line ends at 1.2, above round 1's 1.0: no progress to measure a share of
-    assert c.checks[0].progress == pytest.approx(-0.2) and c.checks[0].share is None
-    assert c.describe() == ("not converged: train loss has not fallen since round 1 (rounds 1–3; tolerance 5%)")
+    # the line ends at 1.2, its highest loss: no progress to measure a share of
+    assert c.checks[0].progress == pytest.approx(0.0, abs=1e-12) and c.checks[0].share is None
+    assert c.describe() == ("not converged: train loss has not fallen from its highest (rounds 1–3; tolerance 5%)")
 
 
 def test_falling_before_an_lr_decay_is_under_trained_though_the_end_is_flat() -> None:
@@ -107,14 +119,14 @@ def test_falling_before_an_lr_decay_is_under_trained_though_the_end_is_flat() ->
     # Judged on its end only, the run looks converged ...
     assert check_convergence(losses, [8], window=3, tolerance=0.05).converged
     # ... but the lr decays after round 4 while the loss falls: the line through 3, 2, 1 falls 2.0
-    # to 1.0, against 3.0 since round 1: 66.7%
+    # to 1.0, against 3.0 from the highest (round 1): 66.7%
     c = check_convergence(losses, [4, 8], window=3, tolerance=0.05)
     first, second = c.checks
     assert (first.end, first.rounds, first.levelled) == (4, 4, False)
     assert first.share == pytest.approx(2 / 3)
     assert (second.end, second.rounds, second.share, second.levelled) == (8, 4, pytest.approx(0.0), True)
     assert not c.converged
-    assert c.describe() == ("under-trained: train loss still falling: 66.7% of its fall since round 1 over the "
+    assert c.describe() == ("under-trained: train loss still falling: 66.7% of its fall so far over the "
                             "last 3 rounds before the lr decay after round 4 (tolerance 5%)")
 
 
@@ -143,7 +155,7 @@ def test_several_models_converge_only_together() -> None:
     flat = [4.0, 2.0, 1.0, 1.0]
     falling = [4.0, 3.0, 2.0, 1.0]
     results = check_many({"local": flat, "meme": falling}, [4], window=2, tolerance=0.05)
-    # meme: the last 2 rounds fall 1.0 to 1.0, against 3.0 since round 1: 33.3%
+    # meme: the last 2 rounds fall 1.0 to 1.0, against 3.0 from the highest: 33.3%
     assert results["local"].converged and results["meme"].checks[0].share == pytest.approx(1 / 3)
     assert not all_converged(results)
     assert all_converged(check_many({"local": flat, "meme": flat}, [4], window=2, tolerance=0.05))

@@ -166,7 +166,8 @@ class TasksParams(Section):
 class ConvergenceParams(Section):
     """When a run counts as converged: in every stretch of rounds at one learning rate (before
     each lr decay, and at the end), a line fitted to the mean train loss of its last ``window``
-    rounds falls by at most ``tolerance`` × the loss's fall since round 1 (``stats.convergence``).
+    rounds falls by at most ``tolerance`` × the loss's fall from its highest value so far
+    (``stats.convergence``).
     The evaluate stage judges it from ``rounds.csv``: changing it never re-runs training."""
 
     window: int = Field(ge=2, le=1000)

@@ -3,9 +3,9 @@
 In each stretch of rounds at one learning rate (before each lr decay, and at the end), a
 least-squares line through the mean train loss of the stretch's last ``window`` rounds gives the
 loss's fall across them. The stretch levelled off when that fall is within ``tolerance`` of the
-loss's whole fall so far, from round 1 to the line's end: the last ``window`` rounds made at most
-that share of the progress training has made. A stretch still falling when the lr decays was cut
-short, however flat the run's end looks.
+loss's whole fall so far, from its highest value (up to the stretch's end) to the line's end: the
+last ``window`` rounds made at most that share of the progress training has made. A stretch still
+falling when the lr decays was cut short, however flat the run's end looks.
 
 Why a share of the progress, and why a fitted line (measured on the committed runs,
 ``benchmarks/convergence_windows.py``):
@@ -17,6 +17,8 @@ Why a share of the progress, and why a fitted line (measured on the committed ru
 - The train loss of small clients jumps ±10% or more from round to round. Comparing the means of
   two short windows mostly measures that noise (the verdict flipped with one more round); a line
   through ``window`` ≥ 10 rounds averages it out.
+- The fall is measured from the highest loss, not from round 1's: FML's mutual-learning loss
+  starts low (two untrained models agree, so its KL term is near 0) and rises before it falls.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 STEP_FACTOR = 0.5  # a decay to half or less from one round to the next is a step
+ROUNDING = 1e-9  # a fall below this share of the highest loss is rounding error, not progress
 
 
 @dataclass(frozen=True)
@@ -34,10 +37,10 @@ class StretchCheck:
     end: int  # 1-based round that ends the stretch
     rounds: int  # rounds in the stretch
     fall: float | None  # the fitted line's fall across the stretch's last `window` rounds (> 0: falling)
-    progress: float | None  # round 1's loss minus the fitted line's end: the fall so far
+    progress: float | None  # the highest loss up to the stretch's end minus the line's end: the fall so far
     share: float | None  # fall / progress; None if not judged
     levelled: bool
-    reason: str  # e.g. "train loss still falling: 8.3% of its fall since round 1"
+    reason: str  # e.g. "train loss still falling: 8.3% of its fall so far"
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ def fitted_line(values: Sequence[float]) -> tuple[float, float]:
     return y_mean - slope * x_mean, slope
 
 
-def _judge(stretch: Sequence[float], first: float, end: int, window: int, tolerance: float) -> StretchCheck:
+def _judge(stretch: Sequence[float], highest: float, end: int, window: int, tolerance: float) -> StretchCheck:
     rounds = len(stretch)
     if rounds < window:
         return StretchCheck(end, rounds, None, None, None, False,
@@ -94,27 +97,32 @@ def _judge(stretch: Sequence[float], first: float, end: int, window: int, tolera
         return StretchCheck(end, rounds, None, None, None, False, f"non-finite train loss at round {at}")
     start, slope = fitted_line(stretch[-window:])
     fall = -slope * (window - 1)
-    progress = first - (start - fall)
-    if not progress > 0:
-        return StretchCheck(end, rounds, fall, progress, None, False, "train loss has not fallen since round 1")
+    progress = highest - (start - fall)
+    if not progress > ROUNDING * abs(highest):  # the line ends at (or, within rounding, on) the highest loss
+        return StretchCheck(end, rounds, fall, progress, None, False, "train loss has not fallen from its highest")
     share = fall / progress
     levelled = abs(share) <= tolerance
     if levelled:
-        reason = f"train loss fell {share:.1%} of its fall since round 1"
+        reason = f"train loss fell {share:.1%} of its fall so far"
     elif share > 0:
-        reason = f"train loss still falling: {share:.1%} of its fall since round 1"
+        reason = f"train loss still falling: {share:.1%} of its fall so far"
     else:
-        reason = f"train loss rising: {-share:.1%} of its fall since round 1"
+        reason = f"train loss rising: {-share:.1%} of its fall so far"
     return StretchCheck(end, rounds, fall, progress, share, levelled, reason)
+
+
+def _highest(losses: Sequence[float]) -> float:
+    """The highest finite loss (a non-finite one fails its own stretch); −inf if none is finite."""
+    return max((x for x in losses if math.isfinite(x)), default=-math.inf)
 
 
 def check_convergence(losses: Sequence[float], stretch_ends: Sequence[int], window: int,
                       tolerance: float) -> Convergence:
     """Judge each stretch of ``losses`` (mean train loss of rounds 1..N, in order). ``stretch_ends``:
     the 1-based rounds after which the lr decays, then N. A stretch levels off iff the fitted fall
-    over its last ``window`` rounds is within ``tolerance`` × the fall since round 1; one shorter
-    than ``window`` rounds, with a non-finite loss, or whose loss never fell below round 1's, does
-    not."""
+    over its last ``window`` rounds is within ``tolerance`` × the fall from the highest loss so far
+    to the line's end; one shorter than ``window`` rounds, with a non-finite loss, or whose line
+    ends at or above that highest loss, does not."""
     if not losses:
         raise ValueError("losses are empty: no rounds to judge")
     if window < 2:
@@ -125,7 +133,8 @@ def check_convergence(losses: Sequence[float], stretch_ends: Sequence[int], wind
     if not ends or ends[-1] != len(losses) or any(b <= a for a, b in itertools.pairwise(ends)) or ends[0] < 1:
         raise ValueError(f"stretch_ends must rise strictly from ≥ 1 to the last round {len(losses)}, got {ends}")
     starts = [0, *ends[:-1]]
-    checks = tuple(_judge(losses[s:e], losses[0], e, window, tolerance) for s, e in zip(starts, ends, strict=True))
+    checks = tuple(_judge(losses[s:e], _highest(losses[:e]), e, window, tolerance)
+                   for s, e in zip(starts, ends, strict=True))
     return Convergence(checks, window, tolerance)
 
 
