@@ -86,6 +86,10 @@ def test_the_fall_is_measured_from_the_highest_loss_not_round_1() -> None:
     c = check_convergence([0.3, 0.6, 0.4, 0.3, 0.3, 0.3], [6], window=3, tolerance=0.05)
     assert (c.checks[0].fall, c.checks[0].progress) == (0.0, pytest.approx(0.3))
     assert c.converged  # against round 1's 0.3 there would be no fall at all
+    # a small rise within the tolerance says so: the line through 0.30, 0.30, 0.31 rises 0.01,
+    # to 0.3083 (its end), against 0.6 − 0.3083 = 0.2917 from the highest: 3.4%
+    rose = check_convergence([0.3, 0.6, 0.4, 0.30, 0.30, 0.31], [6], window=3, tolerance=0.05)
+    assert rose.converged and rose.checks[0].reason == "train loss rose 3.4% of its fall so far"
     # still falling: the line through 0.4, 0.39, 0.38 falls 0.02 to 0.38, of 0.6 − 0.38 = 0.22: 9.1%
     falling = check_convergence([0.3, 0.6, 0.5, 0.4, 0.39, 0.38], [6], window=3, tolerance=0.05)
     assert falling.checks[0].share == pytest.approx(0.02 / 0.22)

@@ -103,7 +103,7 @@ def _judge(stretch: Sequence[float], highest: float, end: int, window: int, tole
     share = fall / progress
     levelled = abs(share) <= tolerance
     if levelled:
-        reason = f"train loss fell {share:.1%} of its fall so far"
+        reason = f"train loss {'fell' if share >= 0 else 'rose'} {abs(share):.1%} of its fall so far"
     elif share > 0:
         reason = f"train loss still falling: {share:.1%} of its fall so far"
     else:
