@@ -1,4 +1,4 @@
-/* relu(max_pool2d(x, 2)) over float32 NHWC (channels-last) data, forward and backward.
+/* relu(max_pool2d(x, 2)) over float32 or bfloat16 NHWC (channels-last) data, forward and backward.
  *
  * The same numbers as ATen's CPU F.relu(F.max_pool2d(x, 2)), bit for bit:
  * - a window's maximum is its first maximum in row-major order (a later element wins only when
@@ -11,6 +11,12 @@
  * instead of an int64 index, writes each input gradient once instead of zero-filling the input
  * and scattering into it, and makes one pass where ATen makes four. Loaded with ctypes by
  * fmlpipe.models.native_pool; it needs no Python or torch headers.
+ *
+ * The bfloat16 pair (bf16 autocast training) compares in float and moves the winning input's
+ * bits, so its forward is exact; the backward's 0 + grad is rounded back to bfloat16 as
+ * c10::BFloat16 does (round to nearest even): the grad itself, -0.0 made +0.0. A NaN stays a
+ * NaN, but not always with ATen's payload, which itself depends on the shape (its vectorized
+ * and scalar loops differ there); nothing reads a NaN's payload.
  */
 #include <stdint.h>
 #include <string.h>
@@ -73,5 +79,73 @@ CLONES void pool_relu_backward(const float *grad, const uint8_t *winner, float *
             }
         }
         if (h & 1) memset(grad_in + (b * h + h - 1) * row, 0, (size_t)row * sizeof(float));
+    }
+}
+
+static inline float bf16_to_float(uint16_t v) {
+    union { uint32_t u; float f; } t;
+    t.u = (uint32_t)v << 16;
+    return t.f;
+}
+
+static inline uint16_t float_to_bf16(float f) {
+    union { uint32_t u; float f; } t;
+    t.f = f;
+    if (f != f) return 0x7FC0;
+    return (uint16_t)((t.u + 0x7FFFu + ((t.u >> 16) & 1u)) >> 16);
+}
+
+CLONES void pool_relu_forward_bf16(const uint16_t *x, uint16_t *y, uint8_t *winner, int64_t n, int64_t h,
+                                   int64_t w, int64_t c) {
+    const int64_t oh = h / 2, ow = w / 2, row = w * c;
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t i = 0; i < oh; i++)
+            for (int64_t j = 0; j < ow; j++) {
+                const uint16_t *restrict p0 = x + ((b * h + 2 * i) * w + 2 * j) * c;
+                const uint16_t *restrict p1 = p0 + c, *restrict p2 = p0 + row, *restrict p3 = p2 + c;
+                const int64_t o = ((b * oh + i) * ow + j) * c;
+                uint16_t *restrict out = y + o;
+                uint8_t *restrict win = winner + o;
+#pragma GCC ivdep
+                for (int64_t k = 0; k < c; k++) {
+                    uint16_t bits = p0[k], vb;
+                    float m = bf16_to_float(bits), v;
+                    uint8_t a = 0;
+                    vb = p1[k]; v = bf16_to_float(vb); if (v > m || v != v) { m = v; bits = vb; a = 1; }
+                    vb = p2[k]; v = bf16_to_float(vb); if (v > m || v != v) { m = v; bits = vb; a = 2; }
+                    vb = p3[k]; v = bf16_to_float(vb); if (v > m || v != v) { m = v; bits = vb; a = 3; }
+                    out[k] = m < 0 ? 0 : bits;
+                    win[k] = m <= 0 ? 4 : a; /* false for NaN */
+                }
+            }
+}
+
+CLONES void pool_relu_backward_bf16(const uint16_t *grad, const uint8_t *winner, uint16_t *grad_in, int64_t n,
+                                    int64_t h, int64_t w, int64_t c) {
+    const int64_t oh = h / 2, ow = w / 2, row = w * c;
+    for (int64_t b = 0; b < n; b++) {
+        for (int64_t i = 0; i < oh; i++) {
+            for (int64_t j = 0; j < ow; j++) {
+                uint16_t *restrict p0 = grad_in + ((b * h + 2 * i) * w + 2 * j) * c;
+                uint16_t *restrict p1 = p0 + c, *restrict p2 = p0 + row, *restrict p3 = p2 + c;
+                const int64_t o = ((b * oh + i) * ow + j) * c;
+                const uint16_t *restrict g = grad + o;
+                const uint8_t *restrict win = winner + o;
+#pragma GCC ivdep
+                for (int64_t k = 0; k < c; k++) {
+                    const uint16_t v = float_to_bf16(0.0f + bf16_to_float(g[k]));
+                    const uint8_t a = win[k];
+                    p0[k] = a == 0 ? v : 0;
+                    p1[k] = a == 1 ? v : 0;
+                    p2[k] = a == 2 ? v : 0;
+                    p3[k] = a == 3 ? v : 0;
+                }
+            }
+            if (w & 1) {
+                memset(grad_in + ((b * h + 2 * i) * w + w - 1) * c, 0, (size_t)c * sizeof(uint16_t));
+                memset(grad_in + ((b * h + 2 * i + 1) * w + w - 1) * c, 0, (size_t)c * sizeof(uint16_t));
+            }
+        }
+        if (h & 1) memset(grad_in + (b * h + h - 1) * row, 0, (size_t)row * sizeof(uint16_t));
     }
 }

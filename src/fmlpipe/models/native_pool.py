@@ -1,9 +1,11 @@
 """``relu(max_pool2d(x, 2))`` by a small C kernel (``_pool_relu.c``) for channels-last CPU
-training: the same values and gradients as PyTorch's ops, bit for bit, in one pass each way.
+training, in float32 or bfloat16 (bf16 autocast): the same values and gradients as PyTorch's ops,
+bit for bit, in one pass each way.
 
 Why: in an FML step of the cnn at batch 64 on one CPU thread, PyTorch's pooling and ReLU took
-about a sixth of the time. Its max-pool backward zero-fills the whole input gradient and then
-scatters into it through int64 indices; the kernel keeps one byte per output and writes each
+about a sixth of the time, and under bf16 autocast more than a quarter (bfloat16 max-pool
+runs without a vectorized kernel). Its max-pool backward zero-fills the whole input gradient and
+then scatters into it through int64 indices; the kernel keeps one byte per output and writes each
 input gradient once. ``pip install`` builds it as an optional extension; it is called through
 ctypes, which releases the GIL, so the parallel engine's worker threads run it concurrently.
 Where it was not built (no C compiler at install time) :func:`fits` is always false and the
@@ -26,7 +28,8 @@ def _load() -> ctypes.CDLL | None:
         return None
     try:
         lib = ctypes.CDLL(spec.origin)  # a plain shared library: it has no Python module init
-        functions = (lib.pool_relu_forward, lib.pool_relu_backward)
+        functions = (lib.pool_relu_forward, lib.pool_relu_backward,
+                     lib.pool_relu_forward_bf16, lib.pool_relu_backward_bf16)
     except (OSError, AttributeError):  # unloadable, or a stale build without these functions
         return None
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
@@ -37,6 +40,11 @@ def _load() -> ctypes.CDLL | None:
 
 
 _lib = _load()
+# dtype -> (forward, backward); empty where the kernel was not built
+_KERNELS: dict[torch.dtype, tuple[Any, Any]] = {} if _lib is None else {
+    torch.float32: (_lib.pool_relu_forward, _lib.pool_relu_backward),
+    torch.bfloat16: (_lib.pool_relu_forward_bf16, _lib.pool_relu_backward_bf16),
+}
 
 # Below this many input elements PyTorch's two ops are faster: the kernel's fixed cost, about
 # 0.1 ms per forward and backward (the Python autograd Function and the ctypes call), dominates.
@@ -51,10 +59,11 @@ def available() -> bool:
 
 
 def fits(x: torch.Tensor) -> bool:
-    """Whether :func:`pool_relu` takes ``x``: a float32 [B, C, H, W] CPU tensor, channels-last."""
+    """Whether :func:`pool_relu` takes ``x``: a float32 or bfloat16 [B, C, H, W] CPU tensor,
+    channels-last."""
     if _lib is None or torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
         return False  # torch.compile and vmap/grad trace PyTorch's own ops
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4
+    return (x.device.type == "cpu" and x.dtype in _KERNELS and x.dim() == 4
             and x.numel() >= MIN_ELEMENTS and (x.shape[2] // 2) * (x.shape[3] // 2) > 1
             # channels-last, and unambiguously so, in and out: with one channel or a 1x1 map,
             # PyTorch's strides differ where they do not matter, and a later layer could see a
@@ -68,7 +77,7 @@ class _PoolRelu(torch.autograd.Function):
         n, c, h, w = x.shape
         y = torch.empty((n, c, h // 2, w // 2), dtype=x.dtype, memory_format=torch.channels_last)
         winner = torch.empty((n, h // 2, w // 2, c), dtype=torch.uint8)
-        _lib.pool_relu_forward(x.data_ptr(), y.data_ptr(), winner.data_ptr(), n, h, w, c)  # type: ignore[union-attr]
+        _KERNELS[x.dtype][0](x.data_ptr(), y.data_ptr(), winner.data_ptr(), n, h, w, c)
         ctx.save_for_backward(winner)
         ctx.input_shape = (n, c, h, w)
         return y
@@ -80,7 +89,7 @@ class _PoolRelu(torch.autograd.Function):
         n, c, h, w = ctx.input_shape
         grad = grad.contiguous(memory_format=torch.channels_last)
         grad_in = torch.empty((n, c, h, w), dtype=grad.dtype, memory_format=torch.channels_last)
-        _lib.pool_relu_backward(grad.data_ptr(), winner.data_ptr(), grad_in.data_ptr(), n, h, w, c)  # type: ignore[union-attr]
+        _KERNELS[grad.dtype][1](grad.data_ptr(), winner.data_ptr(), grad_in.data_ptr(), n, h, w, c)
         return grad_in
 
 
