@@ -12,10 +12,9 @@
  * and scattering into it, and makes one pass where ATen makes four. Loaded with ctypes by
  * fmlpipe.models.native_pool; it needs no Python or torch headers.
  *
- * The bfloat16 pair (bf16 autocast training) compares in float and moves the winning input's
- * bits, so its forward is exact; the backward's 0 + grad is rounded back to bfloat16 as
- * c10::BFloat16 does (round to nearest even): the grad itself, -0.0 made +0.0. A NaN stays a
- * NaN, but not always with ATen's payload, which itself depends on the shape (its vectorized
+ * The bfloat16 pair (bf16 autocast training) works in float, where every bfloat16 value is
+ * exact, so the winner and 0 + grad (-0.0 made +0.0) go back to bfloat16 unrounded. A NaN stays
+ * a NaN, but not always with ATen's payload, which itself depends on the shape (its vectorized
  * and scalar loops differ there); nothing reads a NaN's payload.
  */
 #include <stdint.h>
@@ -88,11 +87,11 @@ static inline float bf16_to_float(uint16_t v) {
     return t.f;
 }
 
-static inline uint16_t float_to_bf16(float f) {
+/* A float that holds a bfloat16 value exactly (its low 16 bits are 0) back to bfloat16. */
+static inline uint16_t exact_bf16(float f) {
     union { uint32_t u; float f; } t;
     t.f = f;
-    if (f != f) return 0x7FC0;
-    return (uint16_t)((t.u + 0x7FFFu + ((t.u >> 16) & 1u)) >> 16);
+    return (uint16_t)(t.u >> 16);
 }
 
 CLONES void pool_relu_forward_bf16(const uint16_t *x, uint16_t *y, uint8_t *winner, int64_t n, int64_t h,
@@ -108,13 +107,12 @@ CLONES void pool_relu_forward_bf16(const uint16_t *x, uint16_t *y, uint8_t *winn
                 uint8_t *restrict win = winner + o;
 #pragma GCC ivdep
                 for (int64_t k = 0; k < c; k++) {
-                    uint16_t bits = p0[k], vb;
-                    float m = bf16_to_float(bits), v;
+                    float m = bf16_to_float(p0[k]), v;
                     uint8_t a = 0;
-                    vb = p1[k]; v = bf16_to_float(vb); if (v > m || v != v) { m = v; bits = vb; a = 1; }
-                    vb = p2[k]; v = bf16_to_float(vb); if (v > m || v != v) { m = v; bits = vb; a = 2; }
-                    vb = p3[k]; v = bf16_to_float(vb); if (v > m || v != v) { m = v; bits = vb; a = 3; }
-                    out[k] = m < 0 ? 0 : bits;
+                    v = bf16_to_float(p1[k]); if (v > m || v != v) { m = v; a = 1; }
+                    v = bf16_to_float(p2[k]); if (v > m || v != v) { m = v; a = 2; }
+                    v = bf16_to_float(p3[k]); if (v > m || v != v) { m = v; a = 3; }
+                    out[k] = m < 0 ? 0 : exact_bf16(m);
                     win[k] = m <= 0 ? 4 : a; /* false for NaN */
                 }
             }
@@ -133,7 +131,7 @@ CLONES void pool_relu_backward_bf16(const uint16_t *grad, const uint8_t *winner,
                 const uint8_t *restrict win = winner + o;
 #pragma GCC ivdep
                 for (int64_t k = 0; k < c; k++) {
-                    const uint16_t v = float_to_bf16(0.0f + bf16_to_float(g[k]));
+                    const uint16_t v = exact_bf16(0.0f + bf16_to_float(g[k])); /* -0.0 -> +0.0 */
                     const uint8_t a = win[k];
                     p0[k] = a == 0 ? v : 0;
                     p1[k] = a == 1 ? v : 0;
