@@ -27,123 +27,80 @@
 #define CLONES
 #endif
 
-CLONES void pool_relu_forward(const float *x, float *y, uint8_t *winner, int64_t n, int64_t h, int64_t w,
-                              int64_t c) {
-    const int64_t oh = h / 2, ow = w / 2, row = w * c;
-    for (int64_t b = 0; b < n; b++)
-        for (int64_t i = 0; i < oh; i++)
-            for (int64_t j = 0; j < ow; j++) {
-                const float *restrict p0 = x + ((b * h + 2 * i) * w + 2 * j) * c;
-                const float *restrict p1 = p0 + c, *restrict p2 = p0 + row, *restrict p3 = p2 + c;
-                const int64_t o = ((b * oh + i) * ow + j) * c;
-                float *restrict out = y + o;
-                uint8_t *restrict win = winner + o;
-#pragma GCC ivdep
-                for (int64_t k = 0; k < c; k++) {
-                    float m = p0[k], v;
-                    uint8_t a = 0;
-                    v = p1[k]; if (v > m || v != v) { m = v; a = 1; }
-                    v = p2[k]; if (v > m || v != v) { m = v; a = 2; }
-                    v = p3[k]; if (v > m || v != v) { m = v; a = 3; }
-                    out[k] = m < 0 ? 0.0f : m;
-                    win[k] = m <= 0 ? 4 : a; /* false for NaN */
-                }
-            }
-}
+/* Element conversions: every bfloat16 value is exact in float, so a float that came from one
+ * goes back by dropping its low 16 bits, unrounded. */
+static inline float f32_load(float v) { return v; }
+static inline float f32_store(float f) { return f; }
 
-CLONES void pool_relu_backward(const float *grad, const uint8_t *winner, float *grad_in, int64_t n, int64_t h,
-                               int64_t w, int64_t c) {
-    const int64_t oh = h / 2, ow = w / 2, row = w * c;
-    for (int64_t b = 0; b < n; b++) {
-        for (int64_t i = 0; i < oh; i++) {
-            for (int64_t j = 0; j < ow; j++) {
-                float *restrict p0 = grad_in + ((b * h + 2 * i) * w + 2 * j) * c;
-                float *restrict p1 = p0 + c, *restrict p2 = p0 + row, *restrict p3 = p2 + c;
-                const int64_t o = ((b * oh + i) * ow + j) * c;
-                const float *restrict g = grad + o;
-                const uint8_t *restrict win = winner + o;
-#pragma GCC ivdep
-                for (int64_t k = 0; k < c; k++) {
-                    const float v = 0.0f + g[k];
-                    const uint8_t a = win[k];
-                    p0[k] = a == 0 ? v : 0.0f;
-                    p1[k] = a == 1 ? v : 0.0f;
-                    p2[k] = a == 2 ? v : 0.0f;
-                    p3[k] = a == 3 ? v : 0.0f;
-                }
-            }
-            if (w & 1) {
-                memset(grad_in + ((b * h + 2 * i) * w + w - 1) * c, 0, (size_t)c * sizeof(float));
-                memset(grad_in + ((b * h + 2 * i + 1) * w + w - 1) * c, 0, (size_t)c * sizeof(float));
-            }
-        }
-        if (h & 1) memset(grad_in + (b * h + h - 1) * row, 0, (size_t)row * sizeof(float));
-    }
-}
-
-static inline float bf16_to_float(uint16_t v) {
+static inline float bf16_load(uint16_t v) {
     union { uint32_t u; float f; } t;
     t.u = (uint32_t)v << 16;
     return t.f;
 }
 
-/* A float that holds a bfloat16 value exactly (its low 16 bits are 0) back to bfloat16. */
-static inline uint16_t exact_bf16(float f) {
+static inline uint16_t bf16_store(float f) {
     union { uint32_t u; float f; } t;
     t.f = f;
     return (uint16_t)(t.u >> 16);
 }
 
-CLONES void pool_relu_forward_bf16(const uint16_t *x, uint16_t *y, uint8_t *winner, int64_t n, int64_t h,
-                                   int64_t w, int64_t c) {
-    const int64_t oh = h / 2, ow = w / 2, row = w * c;
-    for (int64_t b = 0; b < n; b++)
-        for (int64_t i = 0; i < oh; i++)
-            for (int64_t j = 0; j < ow; j++) {
-                const uint16_t *restrict p0 = x + ((b * h + 2 * i) * w + 2 * j) * c;
-                const uint16_t *restrict p1 = p0 + c, *restrict p2 = p0 + row, *restrict p3 = p2 + c;
-                const int64_t o = ((b * oh + i) * ow + j) * c;
-                uint16_t *restrict out = y + o;
-                uint8_t *restrict win = winner + o;
-#pragma GCC ivdep
-                for (int64_t k = 0; k < c; k++) {
-                    float m = bf16_to_float(p0[k]), v;
-                    uint8_t a = 0;
-                    v = bf16_to_float(p1[k]); if (v > m || v != v) { m = v; a = 1; }
-                    v = bf16_to_float(p2[k]); if (v > m || v != v) { m = v; a = 2; }
-                    v = bf16_to_float(p3[k]); if (v > m || v != v) { m = v; a = 3; }
-                    out[k] = m < 0 ? 0 : exact_bf16(m);
-                    win[k] = m <= 0 ? 4 : a; /* false for NaN */
-                }
-            }
-}
-
-CLONES void pool_relu_backward_bf16(const uint16_t *grad, const uint8_t *winner, uint16_t *grad_in, int64_t n,
-                                    int64_t h, int64_t w, int64_t c) {
-    const int64_t oh = h / 2, ow = w / 2, row = w * c;
-    for (int64_t b = 0; b < n; b++) {
-        for (int64_t i = 0; i < oh; i++) {
-            for (int64_t j = 0; j < ow; j++) {
-                uint16_t *restrict p0 = grad_in + ((b * h + 2 * i) * w + 2 * j) * c;
-                uint16_t *restrict p1 = p0 + c, *restrict p2 = p0 + row, *restrict p3 = p2 + c;
-                const int64_t o = ((b * oh + i) * ow + j) * c;
-                const uint16_t *restrict g = grad + o;
-                const uint8_t *restrict win = winner + o;
-#pragma GCC ivdep
-                for (int64_t k = 0; k < c; k++) {
-                    const uint16_t v = exact_bf16(0.0f + bf16_to_float(g[k])); /* -0.0 -> +0.0 */
-                    const uint8_t a = win[k];
-                    p0[k] = a == 0 ? v : 0;
-                    p1[k] = a == 1 ? v : 0;
-                    p2[k] = a == 2 ? v : 0;
-                    p3[k] = a == 3 ? v : 0;
-                }
-            }
-            if (w & 1) {
-                memset(grad_in + ((b * h + 2 * i) * w + w - 1) * c, 0, (size_t)c * sizeof(uint16_t));
-                memset(grad_in + ((b * h + 2 * i + 1) * w + w - 1) * c, 0, (size_t)c * sizeof(uint16_t));
-            }
-        }
-        if (h & 1) memset(grad_in + (b * h + h - 1) * row, 0, (size_t)row * sizeof(uint16_t));
+/* One forward and one backward per element type T, which LOAD reads into float and STORE writes
+ * back from a float that holds a T exactly. */
+#define DEFINE_POOL_RELU(SUFFIX, T, LOAD, STORE)                                                        \
+    CLONES void pool_relu_forward##SUFFIX(const T *x, T *y, uint8_t *winner, int64_t n, int64_t h,      \
+                                          int64_t w, int64_t c) {                                       \
+        const int64_t oh = h / 2, ow = w / 2, row = w * c;                                              \
+        for (int64_t b = 0; b < n; b++)                                                                 \
+            for (int64_t i = 0; i < oh; i++)                                                            \
+                for (int64_t j = 0; j < ow; j++) {                                                      \
+                    const T *restrict p0 = x + ((b * h + 2 * i) * w + 2 * j) * c;                       \
+                    const T *restrict p1 = p0 + c, *restrict p2 = p0 + row, *restrict p3 = p2 + c;      \
+                    const int64_t o = ((b * oh + i) * ow + j) * c;                                      \
+                    T *restrict out = y + o;                                                            \
+                    uint8_t *restrict win = winner + o;                                                 \
+                    _Pragma("GCC ivdep")                                                                \
+                    for (int64_t k = 0; k < c; k++) {                                                   \
+                        float m = LOAD(p0[k]), v;                                                       \
+                        uint8_t a = 0;                                                                  \
+                        v = LOAD(p1[k]); if (v > m || v != v) { m = v; a = 1; }                         \
+                        v = LOAD(p2[k]); if (v > m || v != v) { m = v; a = 2; }                         \
+                        v = LOAD(p3[k]); if (v > m || v != v) { m = v; a = 3; }                         \
+                        out[k] = STORE(m < 0 ? 0.0f : m);                                               \
+                        win[k] = m <= 0 ? 4 : a; /* false for NaN */                                    \
+                    }                                                                                   \
+                }                                                                                       \
+    }                                                                                                   \
+                                                                                                        \
+    CLONES void pool_relu_backward##SUFFIX(const T *grad, const uint8_t *winner, T *grad_in, int64_t n, \
+                                           int64_t h, int64_t w, int64_t c) {                           \
+        const int64_t oh = h / 2, ow = w / 2, row = w * c;                                              \
+        for (int64_t b = 0; b < n; b++) {                                                               \
+            for (int64_t i = 0; i < oh; i++) {                                                          \
+                for (int64_t j = 0; j < ow; j++) {                                                      \
+                    T *restrict p0 = grad_in + ((b * h + 2 * i) * w + 2 * j) * c;                       \
+                    T *restrict p1 = p0 + c, *restrict p2 = p0 + row, *restrict p3 = p2 + c;            \
+                    const int64_t o = ((b * oh + i) * ow + j) * c;                                      \
+                    const T *restrict g = grad + o;                                                     \
+                    const uint8_t *restrict win = winner + o;                                           \
+                    _Pragma("GCC ivdep")                                                                \
+                    for (int64_t k = 0; k < c; k++) {                                                   \
+                        const T v = STORE(0.0f + LOAD(g[k]));                                           \
+                        const T zero = STORE(0.0f);                                                     \
+                        const uint8_t a = win[k];                                                       \
+                        p0[k] = a == 0 ? v : zero;                                                      \
+                        p1[k] = a == 1 ? v : zero;                                                      \
+                        p2[k] = a == 2 ? v : zero;                                                      \
+                        p3[k] = a == 3 ? v : zero;                                                      \
+                    }                                                                                   \
+                }                                                                                       \
+                if (w & 1) {                                                                            \
+                    memset(grad_in + ((b * h + 2 * i) * w + w - 1) * c, 0, (size_t)c * sizeof(T));      \
+                    memset(grad_in + ((b * h + 2 * i + 1) * w + w - 1) * c, 0, (size_t)c * sizeof(T));  \
+                }                                                                                       \
+            }                                                                                           \
+            if (h & 1) memset(grad_in + (b * h + h - 1) * row, 0, (size_t)row * sizeof(T));             \
+        }                                                                                               \
     }
-}
+
+DEFINE_POOL_RELU(, float, f32_load, f32_store)
+DEFINE_POOL_RELU(_bf16, uint16_t, bf16_load, bf16_store)
