@@ -39,7 +39,8 @@ STATS = ("mean", "std", "min", "p10")  # a per-client metric summarized across c
 ALPHA = "alpha"
 BETA = "beta"
 
-# A finished run's verdicts (``metrics.json``).
+# A finished run's verdicts: `personalized_model` in its `metrics.json`; `converged` and its reason in
+# the evaluate stage's `reports/metrics.json`.
 CONVERGED = "converged"  # true when training levelled off (``evaluate.convergence``)
 CONVERGENCE = "convergence"  # the one-line reason
 PERSONALIZED_MODEL = "personalized_model"  # what the run's acc_personalized measures

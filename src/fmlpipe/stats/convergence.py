@@ -98,7 +98,7 @@ def _judge(stretch: Sequence[float], highest: float, end: int, window: int, tole
     start, slope = fitted_line(stretch[-window:])
     fall = -slope * (window - 1)
     progress = highest - (start - fall)
-    if not progress > ROUNDING * abs(highest):  # the line ends at (or, within rounding, on) the highest loss
+    if not progress > ROUNDING * abs(highest):  # the line ends at or above the highest loss, within rounding
         return StretchCheck(end, rounds, fall, progress, None, False, "train loss has not fallen from its highest")
     share = fall / progress
     levelled = abs(share) <= tolerance
