@@ -4,8 +4,8 @@ Usage (from the repository root):
     python benchmarks/convergence_windows.py [--windows 3,5,10] [--list]
 
 For each pipeline (the root one, then pipelines/*), reads every run's `rounds.csv` and judges it
-with the check the train stage uses (src/fmlpipe/stats/convergence.py) under each window, with
-the pipeline's own tolerance and min_delta. Prints how many runs fail the check per window;
+with the check the evaluate stage uses (src/fmlpipe/stats/convergence.py) under each window, with
+the pipeline's own tolerance. Prints how many runs fail the check per window;
 `--list` names the runs whose verdict depends on the window. Nothing is trained or written.
 """
 
