@@ -21,30 +21,29 @@ from typing import Any
 import torch
 from torch.autograd.function import once_differentiable
 
+Kernels = dict[torch.dtype, tuple[Any, Any]]
+"""dtype -> (forward, backward) C functions."""
 
-def _load() -> ctypes.CDLL | None:
+
+def _load() -> Kernels:
+    """The built kernels by dtype; empty where the extension was not built or is stale."""
     spec = importlib.util.find_spec("fmlpipe.models._pool_relu")
     if spec is None or spec.origin is None:
-        return None
+        return {}
     try:
         lib = ctypes.CDLL(spec.origin)  # a plain shared library: it has no Python module init
-        functions = (lib.pool_relu_forward, lib.pool_relu_backward,
-                     lib.pool_relu_forward_bf16, lib.pool_relu_backward_bf16)
+        kernels = {torch.float32: (lib.pool_relu_forward, lib.pool_relu_backward),
+                   torch.bfloat16: (lib.pool_relu_forward_bf16, lib.pool_relu_backward_bf16)}
     except (OSError, AttributeError):  # unloadable, or a stale build without these functions
-        return None
+        return {}
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    for fn in functions:
+    for fn in (fn for pair in kernels.values() for fn in pair):
         fn.argtypes = [ptr, ptr, ptr, i64, i64, i64, i64]
         fn.restype = None
-    return lib
+    return kernels
 
 
-_lib = _load()
-# dtype -> (forward, backward); empty where the kernel was not built
-_KERNELS: dict[torch.dtype, tuple[Any, Any]] = {} if _lib is None else {
-    torch.float32: (_lib.pool_relu_forward, _lib.pool_relu_backward),
-    torch.bfloat16: (_lib.pool_relu_forward_bf16, _lib.pool_relu_backward_bf16),
-}
+_KERNELS = _load()
 
 # Below this many input elements PyTorch's two ops are faster: the kernel's fixed cost, about
 # 0.1 ms per forward and backward (the Python autograd Function and the ctypes call), dominates.
@@ -55,13 +54,13 @@ MIN_ELEMENTS = 1 << 16
 
 def available() -> bool:
     """Whether the C kernel was built and loaded."""
-    return _lib is not None
+    return bool(_KERNELS)
 
 
 def fits(x: torch.Tensor) -> bool:
     """Whether :func:`pool_relu` takes ``x``: a float32 or bfloat16 [B, C, H, W] CPU tensor,
     channels-last."""
-    if _lib is None or torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+    if not _KERNELS or torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
         return False  # torch.compile and vmap/grad trace PyTorch's own ops
     return (x.device.type == "cpu" and x.dtype in _KERNELS and x.dim() == 4
             and x.numel() >= MIN_ELEMENTS and (x.shape[2] // 2) * (x.shape[3] // 2) > 1
