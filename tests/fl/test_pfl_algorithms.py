@@ -186,3 +186,47 @@ def test_only_bodies_are_averaged(name: str) -> None:
     assert float(merged["body.weight"]) == pytest.approx((bodies[0] * 1 + bodies[1] * 1) / 2, abs=1e-7)
     heads = [scalars(split(backend.personal.get(c)).head) for c in (0, 1)]
     assert heads[0] != heads[1]  # each client keeps its own head
+
+
+def _fedrep_rounds(monkeypatch: pytest.MonkeyPatch, model: str, cached: bool) -> tuple[list[Any], dict[int, Any]]:
+    """Two rounds of FedRep over the fake federation (clients of 37, 5, 61 and 23 examples, batch
+    8, momentum kept across rounds, 3 head epochs), with the head epochs on cached features or
+    through the whole model."""
+    from fmlpipe.fl.algorithms import fedrep
+    from tests.fl.fakes import fake_data, make_run, sgd
+
+    if not cached:
+        monkeypatch.setattr(fedrep, "features_fixed", lambda module: False)
+    fed = federation(optimizer=sgd(), batch_size=8, local_epochs=1, grad_clip=1.0)
+    params = ALGORITHMS["fedrep"].params_class.model_validate({"head_epochs": 3, "body_epochs": 1})
+    run = make_run("fedrep", model, fed, "sequential", fake_data(), params)
+    state, results = run.global_state(), []
+    for rnd in (1, 2):
+        results = run.round([0, 1, 2, 3], state, rnd, 0.05)
+        state = run.alg.server_update(state, results)
+    return results, run.personal
+
+
+@pytest.mark.parametrize("model", ["cnn", "lenet5", "mlp"])
+def test_fedrep_head_epochs_on_cached_features_equal_the_whole_model_ones(monkeypatch: pytest.MonkeyPatch,
+                                                                          model: str) -> None:
+    cached, cached_personal = _fedrep_rounds(monkeypatch, model, cached=True)
+    monkeypatch.undo()
+    whole, whole_personal = _fedrep_rounds(monkeypatch, model, cached=False)
+    for a, b in zip(cached, whole, strict=True):
+        assert a.losses.keys() == b.losses.keys() == {"head", "body"}
+        for name in a.losses:  # the recorded losses: the same batches, the same numbers
+            assert a.losses[name] == pytest.approx(b.losses[name], rel=1e-5)
+        for key in b.sent:
+            torch.testing.assert_close(a.sent[key], b.sent[key], rtol=1e-5, atol=1e-6)
+    for cid, state in whole_personal.items():  # heads and their momentum
+        for key in state:
+            torch.testing.assert_close(cached_personal[cid][key], state[key], rtol=1e-5, atol=1e-6)
+
+
+def test_a_body_with_batch_statistics_or_dropout_is_not_cached() -> None:
+    from fmlpipe.fl.algorithms.fedrep import features_fixed
+
+    assert features_fixed(registry.MODELS["cnn"].builder((1, 28, 28), 10))
+    assert not features_fixed(registry.MODELS["resnet8"].builder((3, 32, 32), 10))  # BatchNorm
+    assert not features_fixed(nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Linear(4, 2)))

@@ -237,9 +237,12 @@ class Algorithm(ABC):
         return data.train_x[idx], self.ctx.roster.relabel(data.train_y[idx], self.ctx.roster.tasks[cid])
 
     def train(self, task: ClientTask, modules: Sequence[nn.Module], optimizers: Sequence[torch.optim.Optimizer],
-              loss: BatchLoss, epochs: int | None = None, stream: int = SHUFFLE) -> dict[str, float]:
-        """Client ``task.cid``'s local training; a NaN or infinite loss raises :class:`ClientDiverged`."""
-        x, y = self.client_xy(task.cid)
+              loss: BatchLoss, epochs: int | None = None, stream: int = SHUFFLE,
+              xy: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, float]:
+        """Client ``task.cid``'s local training, on its examples or on ``xy`` (one row per example,
+        in the same order: the batches are the same); a NaN or infinite loss raises
+        :class:`ClientDiverged`."""
+        x, y = self.client_xy(task.cid) if xy is None else xy
         settings = LocalSettings.from_params(self.ctx.federation, epochs)
         gen = generator(self.ctx.seed, stream, task.round, task.cid, device=x.device)
         try:
