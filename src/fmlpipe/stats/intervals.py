@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,9 @@ def check_confidence(confidence: float) -> None:
 
 
 def t_quantile(confidence: float, dof: int) -> float:
-    """The two-sided critical value t_{(1+c)/2, dof}."""
-    return float(stats.t.ppf((1.0 + confidence) / 2.0, dof))
+    """The two-sided critical value t_{(1+c)/2, dof}: Student's t inverse CDF, the function
+    ``scipy.stats.t.ppf`` calls (scipy.special imports in a fraction of scipy.stats' second)."""
+    return float(special.stdtrit(dof, (1.0 + confidence) / 2.0))
 
 
 def interval(values: Sequence[float], confidence: float = 0.95) -> Interval:

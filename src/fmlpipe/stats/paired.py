@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from fmlpipe.stats.intervals import check_confidence, interval
 
@@ -74,7 +74,7 @@ def compare_paired(a: Sequence[float], b: Sequence[float], confidence: float = 0
     ci = interval(diff.tolist(), confidence)
     assert ci.std is not None and ci.low is not None and ci.high is not None  # n ≥ 2
     t = ci.mean / (ci.std / math.sqrt(n))
-    p_value = float(2 * stats.t.sf(abs(t), n - 1))
+    p_value = float(2 * special.stdtr(n - 1, -abs(t)))  # two-sided: 2 * scipy.stats.t.sf(|t|, n - 1)
     return PairedComparison(n, ci.mean, ci.low, ci.high, p_value, _verdict(ci.low, ci.high, confidence), confidence)
 
 
