@@ -60,6 +60,8 @@ def _set(raw: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
         ("federation.optimizer.lr", -0.1, "federation.optimizer.lr=-0.1: Input should be greater than 0"),
         ("algorithms.fml.alpha", 1.5, "algorithms.fml.alpha=1.5: Input should be less than or equal to 1"),
         ("algorithms.fedprox.mu", -1.0, "algorithms.fedprox.mu=-1.0: Input should be greater than or equal to 0"),
+        ("execution.checkpoint_seconds", -1, "execution.checkpoint_seconds=-1: Input should be greater than or equal "
+                                             "to 0"),
     ],
 )
 def test_bad_values_name_key_value_and_rule(raw_params: dict[str, Any], key: str, value: Any, expected: str) -> None:

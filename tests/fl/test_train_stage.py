@@ -65,6 +65,35 @@ def test_same_seed_same_bits(project: Paths, tmp_path_factory: pytest.TempPathFa
     assert run_files(reseeded.run_dir("fml")) != run_files(project.run_dir("fml"))
 
 
+def test_checkpoints_every_checkpoint_seconds_and_after_the_last_round(
+    project: Paths, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fmlpipe.train.stage as stage
+
+    saved: list[int] = []
+    real = stage.save_checkpoint
+    monkeypatch.setattr(stage, "save_checkpoint", lambda path, state, *a: (saved.append(state.round),
+                                                                          real(path, state, *a)))
+    params = small_params(rounds=3)
+    run_train(params, project, "fml")
+    assert saved == [1, 2, 3]  # checkpoint_seconds: 0 in params.yaml
+    saved.clear()
+    sparse = Paths(tmp_path_factory.mktemp("sparse"))
+    shutil.copytree(project.root / "data", sparse.root / "data")
+    run_train(with_section(params, "execution", checkpoint_seconds=3600.0), sparse, "fml")
+    assert saved == [3]  # the last round only, within the hour
+    assert run_files(sparse.run_dir("fml")) == run_files(project.run_dir("fml"))  # the same run
+
+
+@pytest.mark.parametrize(("rnd", "elapsed", "due"), [(1, 0.0, False), (1, 59.9, False), (1, 60.0, True),
+                                                     (2, 0.0, False), (3, 0.0, True)])
+def test_checkpoint_due_once_the_seconds_passed_or_at_the_last_round(rnd: int, elapsed: float, due: bool) -> None:
+    from fmlpipe.train.checkpoint import checkpoint_due
+
+    assert checkpoint_due(rnd, 3, elapsed, 60.0) is due
+    assert checkpoint_due(rnd, 3, elapsed, 0.0)  # 0: every round
+
+
 @pytest.mark.parametrize("algorithm", ["fml", "fedprox"])
 def test_resume_after_interruption_is_bit_identical(
     algorithm: str, project: Paths, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

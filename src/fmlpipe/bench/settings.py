@@ -110,7 +110,7 @@ def _project_params(case: Case) -> Params:
 def _execution(case: Case) -> dict[str, Any]:
     """A private local Ray instance (no address) of ``workers`` one-CPU workers, or none."""
     return {"backend": case.backend, "address": None, "workers": case.workers, "cpus_per_worker": 1,
-            "gpus_per_worker": 0.0}
+            "gpus_per_worker": 0.0, "checkpoint_seconds": 0.0}
 
 
 def _raw_params(case: Case) -> dict[str, Any]:

@@ -184,6 +184,10 @@ class ExecutionParams(Section):
     workers: int = Field(ge=1, le=10_000)  # ray: worker actors (client c is owned by worker c % workers)
     cpus_per_worker: int = Field(ge=1, le=1024)  # ray: CPUs each worker reserves, and its torch threads
     gpus_per_worker: float = Field(ge=0.0, le=64.0)  # ray: GPUs each worker reserves (fractions allowed)
+    # A train stage checkpoints (and logs the rounds since to MLflow) after a round once this many
+    # seconds have passed since its last checkpoint, and after the last round; 0: every round.
+    # A killed stage loses at most this much training, redone bit for bit when it resumes.
+    checkpoint_seconds: float = Field(ge=0.0, le=86_400.0)
 
 
 class TrackingParams(Section):

@@ -1,6 +1,7 @@
-"""One-file checkpoint of a run after each round: global and personalized states as
-safetensors, the logs as JSON metadata, written atomically. Resuming from it reproduces an
-uninterrupted run bit for bit, because every random draw derives from (seed, round, client)."""
+"""One-file checkpoint of a run after a round: global and personalized states as safetensors,
+the logs as JSON metadata, written atomically. Resuming from it reproduces an uninterrupted run
+bit for bit, because every random draw derives from (seed, round, client). A stage writes one
+when :func:`checkpoint_due` says so (``execution.checkpoint_seconds``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,15 @@ from fmlpipe.fl.simulation import RunState
 from fmlpipe.io import remove_stale_temps, write_tensors
 
 _LOGS = ("rounds_log", "history", "client_rows")
+
+
+def checkpoint_due(rnd: int, rounds: int, elapsed: float, every_seconds: float) -> bool:
+    """Whether round ``rnd`` of ``rounds`` ends with a checkpoint, ``elapsed`` seconds after the
+    last one (or the stage's start): the last round always does, any other once ``every_seconds``
+    have passed. A checkpoint of a large federation costs a tenth of a second or more (every
+    client's model and optimizer state, written and synced), so each round's would be a large
+    share of a short round."""
+    return rnd >= rounds or elapsed >= every_seconds
 
 
 def save_checkpoint(path: Path, state: RunState, personal: Iterable[tuple[int, State]], fingerprint: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from fmlpipe.partition.result import Partition
 from fmlpipe.paths import Paths
 from fmlpipe.tracking.clients import ClientInfo
 from fmlpipe.tracking.setup import train_tracker
-from fmlpipe.train.checkpoint import load_checkpoint, save_checkpoint
+from fmlpipe.train.checkpoint import checkpoint_due, load_checkpoint, save_checkpoint
 from fmlpipe.train.extend import extend_finished
 from fmlpipe.train.outputs import run_models, write_run_outputs
 
@@ -132,9 +133,15 @@ def run_train(params: Params, paths: Paths, algorithm: str | None,
             with _progress() as bar:
                 task = bar.add_task(f"train {cls.name}", total=fed.rounds, completed=state.round)
 
+                saved = [time.monotonic()]
+
                 def after_round(s: RunState) -> None:
-                    save_checkpoint(ckpt, s, backend.states(), key)
-                    tracker.on_round(s)
+                    # MLflow gets a round once the checkpoint has it: a resumed run logs no round twice
+                    if checkpoint_due(s.round, fed.rounds, time.monotonic() - saved[0],
+                                      params.execution.checkpoint_seconds):
+                        save_checkpoint(ckpt, s, backend.states(), key)
+                        tracker.on_round(s)
+                        saved[0] = time.monotonic()
                     bar.update(task, completed=s.round)
 
                 state = _simulate_recovering(alg, backend, run.pool, state, fed.rounds, after_round,
