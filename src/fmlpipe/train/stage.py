@@ -133,15 +133,15 @@ def run_train(params: Params, paths: Paths, algorithm: str | None,
             with _progress() as bar:
                 task = bar.add_task(f"train {cls.name}", total=fed.rounds, completed=state.round)
 
-                saved = [time.monotonic()]
+                saved, every = time.monotonic(), params.execution.checkpoint_seconds
 
                 def after_round(s: RunState) -> None:
+                    nonlocal saved
                     # MLflow gets a round once the checkpoint has it: a resumed run logs no round twice
-                    if checkpoint_due(s.round, fed.rounds, time.monotonic() - saved[0],
-                                      params.execution.checkpoint_seconds):
+                    if checkpoint_due(s.round, fed.rounds, time.monotonic() - saved, every):
                         save_checkpoint(ckpt, s, backend.states(), key)
                         tracker.on_round(s)
-                        saved[0] = time.monotonic()
+                        saved = time.monotonic()
                     bar.update(task, completed=s.round)
 
                 state = _simulate_recovering(alg, backend, run.pool, state, fed.rounds, after_round,

@@ -27,6 +27,7 @@ from torch import nn
 from fmlpipe.config.schema import Section
 from fmlpipe.fl.algorithms.base import SimContext, cross_entropy_loss
 from fmlpipe.fl.algorithms.fedper import FedPer
+from fmlpipe.fl.local_train import BatchLoss
 from fmlpipe.fl.modelpool import GLOBAL, ModelPool
 from fmlpipe.fl.optim import load_state, make_optimizer
 from fmlpipe.fl.personal_parts import split
@@ -63,19 +64,20 @@ class FedRep(FedPer):
             load_state(head_opt, module, parts.optim[slot.name])
         loss = cross_entropy_loss(module, GLOBAL)
         with _trainable(module, head):
-            head_loss = self._train_head(task, module, head_opt)
+            head_loss = self._train_head(task, module, head_opt, loss)
         body_opt = make_optimizer(_params(module, head, False), opt, task.lr)
         with _trainable(module, [n for n, _ in module.named_parameters() if n not in head]):
             body_loss = self.train(task, [module], [body_opt], loss, self.body_epochs, BODY_SHUFFLE)
         losses = {HEAD: head_loss[GLOBAL], BODY: body_loss[GLOBAL]}
         return self.result(task, [module], [head_opt], parts, losses)
 
-
-    def _train_head(self, task: ClientTask, module: nn.Module, head_opt: torch.optim.Optimizer) -> dict[str, float]:
-        """The head epochs, body frozen: on the body's features where they are fixed."""
-        layer = module.get_submodule(self.ctx.roster.head_prefix.rstrip("."))
+    def _train_head(self, task: ClientTask, module: nn.Module, head_opt: torch.optim.Optimizer,
+                    loss: BatchLoss) -> dict[str, float]:
+        """The head epochs, body frozen: on the body's features where they are fixed, else
+        through the whole model with ``loss``."""
         if not features_fixed(module):
-            return self.train(task, [module], [head_opt], cross_entropy_loss(module, GLOBAL), self.head_epochs, SHUFFLE)
+            return self.train(task, [module], [head_opt], loss, self.head_epochs, SHUFFLE)
+        layer = module.get_submodule(self.ctx.roster.head_prefix.rstrip("."))
         x, y = self.client_xy(task.cid)
         module.train()
         features = head_inputs(module, layer, x, self.ctx.federation.precision)
