@@ -35,8 +35,8 @@ def _set(raw: dict[str, Any], dotted: str) -> None:
     *parents, last = key.split(".")
     node = raw
     for part in parents:
-        node = node[part]
-    if last not in node:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or last not in node:
         sys.exit(f"--set {dotted}: {key} is not a params key of this pipeline")
     node[last] = yaml.safe_load(value)
 
@@ -55,7 +55,10 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], dest="changes", help="dotted.key=value (repeatable)")
     parser.add_argument("--keep", type=Path, help="keep the scratch folder here (must not exist)")
     args = parser.parse_args()
-    runs = [tuple(pair.split(":", 1)) for pair in args.runs.split(",")]
+    runs = [pair.split(":", 1) for pair in args.runs.split(",")]
+    bad = next((",".join(run) for run in runs if len(run) != 2 or not all(run)), None)
+    if bad is not None:
+        sys.exit(f"--runs: {bad!r} is not variant:algorithm (e.g. shards_s2:fedrep)")
     raw = yaml.safe_load((args.pipeline / "params.yaml").read_text())
     for change in args.changes:
         _set(raw, change)
