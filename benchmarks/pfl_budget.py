@@ -15,30 +15,19 @@ params. Nothing in the repository is written; ``--keep`` keeps the scratch folde
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from fmlpipe.config import load_params
-from fmlpipe.evaluate.convergence import convergence_line, training_convergence
-
-
-def _set(raw: dict[str, Any], dotted: str) -> None:
-    key, _, value = dotted.partition("=")
-    *parents, last = key.split(".")
-    node = raw
-    for part in parents:
-        node = node.get(part) if isinstance(node, dict) else None
-    if not isinstance(node, dict) or last not in node:
-        sys.exit(f"--set {dotted}: {key} is not a params key of this pipeline")
-    node[last] = yaml.safe_load(value)
+from fmlpipe.config.variants import set_dotted
+from fmlpipe.errors import ParamsError
+from fmlpipe.evaluate.runs import load_run
+from fmlpipe.paths import Paths
 
 
 def _stage(folder: Path, *args: str) -> None:
@@ -61,7 +50,11 @@ def main() -> None:
         sys.exit(f"--runs: {bad!r} is not variant:algorithm (e.g. shards_s2:fedrep)")
     raw = yaml.safe_load((args.pipeline / "params.yaml").read_text())
     for change in args.changes:
-        _set(raw, change)
+        key, _, value = change.partition("=")
+        try:
+            set_dotted(raw, key, yaml.safe_load(value), f"--set {change}")
+        except ParamsError as exc:
+            sys.exit(str(exc))
     raw["tracking"]["enabled"] = False
     folder = args.keep or Path(tempfile.mkdtemp(prefix="pfl-budget-"))
     folder.mkdir(parents=True, exist_ok=args.keep is None)
@@ -77,14 +70,9 @@ def main() -> None:
                 _stage(folder, "partition", "--variant", variant)
                 prepared.add(variant)
             _stage(folder, "train", "--variant", variant, "--algorithm", algorithm)
-            run = folder / variant / "runs" / algorithm
-            timing = json.loads((run / "timing.json").read_text())
-            accuracy = json.loads((run / "metrics.json").read_text())["acc_personalized_mean"]
-            with open(run / "rounds.csv", newline="") as fh:
-                rows = list(csv.DictReader(fh))
-            verdict = convergence_line(training_convergence(rows, convergence))
-            print(f"{variant:<10} {algorithm:<10} {timing['seconds_per_round']:6.2f} s/round  "
-                  f"personalized {100 * accuracy:5.1f}%  {verdict}", flush=True)
+            run = load_run(Paths.of(folder / "params.yaml", variant), algorithm, convergence)  # as evaluate reads it
+            print(f"{variant:<10} {algorithm:<10} {run.timing.seconds_per_round:6.2f} s/round  "
+                  f"personalized {100 * run.personalized.mean:5.1f}%  {run.convergence}", flush=True)
     finally:
         if args.keep is None:
             shutil.rmtree(folder)

@@ -27,11 +27,13 @@ def apply_variant(raw: dict[str, Any], name: str, source: str) -> dict[str, Any]
         raise ParamsError(f"{source}: variants.{name} must map dotted keys to values, got {type(changes).__name__}")
     out = copy.deepcopy(raw)
     for dotted, value in changes.items():
-        _set(out, str(dotted), value, f"{source}: variants.{name}")
+        set_dotted(out, str(dotted), value, f"{source}: variants.{name}")
     return out
 
 
-def _set(raw: dict[str, Any], dotted: str, value: Any, where: str) -> None:
+def set_dotted(raw: dict[str, Any], dotted: str, value: Any, where: str) -> None:
+    """Replace the key ``dotted`` (``federation.rounds``) of ``raw``, one the base params have;
+    anything else is a :class:`ParamsError` that starts with ``where``."""
     parts = dotted.split(".")
     if parts[0] == "variants":
         raise ParamsError(f"{where}: a variant cannot change 'variants'")
