@@ -69,6 +69,12 @@ def grads(m: dict[str, float]) -> dict[str, float]:
     return {"body": (dz[0] * m["h0"] + dz[1] * m["h1"]) * X, "h0": dz[0] * m["body"] * X, "h1": dz[1] * m["body"] * X}
 
 
+def ce(m: dict[str, float]) -> float:
+    """The cross-entropy at ``m`` for the sample (X, Y), by hand."""
+    z = [m["h0"] * m["body"] * X, m["h1"] * m["body"] * X]
+    return math.log(sum(math.exp(v) for v in z)) - z[Y]
+
+
 def data(clients: int = 1) -> FederatedData:
     x = torch.full((2 * clients, 1, 1, 1), X)
     y = torch.full((2 * clients,), Y, dtype=torch.int64)
@@ -119,6 +125,9 @@ def test_ditto_one_step_pulls_the_personal_model_toward_the_received_global_one(
     close(scalars(result.sent or {}), {k: W[k] - LR * gw[k] for k in W})  # w: FedAvg's step
     close(scalars(split(backend.personal.get(0)).own),
           {k: V[k] - LR * (gv[k] + lam * (V[k] - W[k])) for k in V})  # v: CE + lambda/2 ||v - w^t||^2
+    # Each model is recorded by its cross-entropy before the step; v's proximal term is left out.
+    assert result.losses["personal"] == pytest.approx(ce(V), abs=1e-6)
+    assert result.losses["global"] == pytest.approx(ce(W), abs=1e-6)
 
 
 def test_fedper_trains_body_and_own_head_together_and_sends_the_body_only() -> None:

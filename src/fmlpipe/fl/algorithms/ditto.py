@@ -10,6 +10,11 @@ copy of w). v and its optimizer state stay on the client; only w is sent and ave
 the authors' code's variant: one personal step per global step, on the same mini-batch, the
 same learning rate; v starts as the initial global model. lambda = 1 is the value the authors
 use for Fashion-MNIST without attacks (and the paper's default outside attacks).
+
+v is trained on h(v), but its recorded train loss (``rounds.csv``, judged by the convergence
+check) is its cross-entropy alone: the proximal term's anchor w^t moves every round, so the level
+of h(v) moves with the global model as much as with v's training. The global model's recorded
+loss is its cross-entropy, as in FedAvg.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ class Ditto(Algorithm):
     def objective(self, outputs: Sequence[torch.Tensor], y: torch.Tensor, weight: torch.Tensor | None,
                   params: Sequence[Mapping[str, torch.Tensor]], anchor: State | None, values: Values) -> Losses:
         assert anchor is not None  # w^t, the global model received this round
-        personal = cross_entropy(outputs[0], y, weight) + 0.5 * self.lam * proximal_term(params[0], anchor)
+        personal_ce = cross_entropy(outputs[0], y, weight)
+        personal = personal_ce + 0.5 * self.lam * proximal_term(params[0], anchor)
         shared = cross_entropy(outputs[1], y, weight)
-        return personal + shared, (personal, shared)
+        return personal + shared, (personal_ce, shared)  # v recorded by its task loss (module docstring)
