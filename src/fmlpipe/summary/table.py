@@ -63,6 +63,7 @@ def markdown(rows: Sequence[Pooled], within: Sequence[SeedVerdict], against: Seq
                      f"| {_pm(r.best)} | {_pm(r.personalized_p10)} | {_pm(r.global_test)} | {_pm(r.others)} "
                      f"| {r.training} |")
     if within:
+        lines += _ranked(rows, within)
         lines += ["", "## FML against each baseline, seeds paired", "",
                   "Mean over seeds of (FML − baseline) in percentage points, its 95% t-interval (seeds paired), the "
                   "paired t-test's p-value and the verdict for FML. *Per seed, clients paired*: in how many seeds "
@@ -77,6 +78,31 @@ def markdown(rows: Sequence[Pooled], within: Sequence[SeedVerdict], against: Seq
                   "|---|---|---|---:|---:|---:|---|"]
         lines += [_verdict_row(v, v.algorithm, counts=False) for v in against]
     return "\n".join(lines) + "\n"
+
+
+def _ranked(rows: Sequence[Pooled], within: Sequence[SeedVerdict]) -> list[str]:
+    """Each variant group that has FML verdicts, its algorithms ordered by personalized accuracy
+    (mean over seeds, highest first; ties keep params order), each beside FML's seed-paired
+    verdict against it."""
+    verdicts = {(v.group, v.b): v.comparison for v in within if v.metric == "personalized"}
+    groups = list(dict.fromkeys(v.group for v in within))
+    lines = ["", "## Ranked within each variant", "",
+             "Each variant's algorithms by personalized accuracy at the last round (mean over seeds, highest "
+             "first), with FML − the algorithm, seeds paired (the table below).", "",
+             "| variant | rank | algorithm | personalized | 95% CI | FML − it [95% CI] | p | verdict for FML "
+             "| training |",
+             "|---|---:|---|---|---|---:|---:|---|---|"]
+    for group in groups:
+        mine = sorted((r for r in rows if r.group == group), key=lambda r: -r.personalized.mean)
+        for rank, r in enumerate(mine, start=1):
+            c = verdicts.get((group, r.algorithm))
+            versus = "" if c is None else _pp(c.mean_diff, signed=True)
+            if c is not None and c.low is not None and c.high is not None:
+                versus += f" [{_pp(c.low, signed=True)}, {_pp(c.high, signed=True)}]"
+            p = "" if c is None else "–" if c.p_value is None else f"{c.p_value:.2g}"
+            lines.append(f"| {group} | {rank} | {r.algorithm} | {_pm(r.personalized)} | {_ci(r.personalized)} "
+                         f"| {versus} | {p} | {'' if c is None else c.verdict} | {r.training} |")
+    return lines
 
 
 def _verdict_row(v: SeedVerdict, second: str, counts: bool = True) -> str:
