@@ -61,9 +61,14 @@ def scalars(s: dict[str, torch.Tensor]) -> dict[str, float]:
     return out
 
 
+def logits(m: dict[str, float]) -> list[float]:
+    """The model's logits at ``m`` for the input X, by hand."""
+    return [m["h0"] * m["body"] * X, m["h1"] * m["body"] * X]
+
+
 def grads(m: dict[str, float]) -> dict[str, float]:
     """The cross-entropy's gradient at ``m`` for the sample (X, Y), by hand."""
-    z = [m["h0"] * m["body"] * X, m["h1"] * m["body"] * X]
+    z = logits(m)
     e = [math.exp(v - max(z)) for v in z]
     dz = [e[j] / sum(e) - (1.0 if j == Y else 0.0) for j in range(2)]
     return {"body": (dz[0] * m["h0"] + dz[1] * m["h1"]) * X, "h0": dz[0] * m["body"] * X, "h1": dz[1] * m["body"] * X}
@@ -71,7 +76,7 @@ def grads(m: dict[str, float]) -> dict[str, float]:
 
 def ce(m: dict[str, float]) -> float:
     """The cross-entropy at ``m`` for the sample (X, Y), by hand."""
-    z = [m["h0"] * m["body"] * X, m["h1"] * m["body"] * X]
+    z = logits(m)
     return math.log(sum(math.exp(v) for v in z)) - z[Y]
 
 
