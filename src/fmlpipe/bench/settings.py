@@ -58,14 +58,13 @@ def cases(settings: list[str], engines: list[str], rounds: int, data_fraction: f
     same participants, a tenth of the total. ``model``: the architecture of every model. Default:
     one case per algorithm of ``params_file`` (its data, clients, models and budget; ``rounds``
     rounds). Every case once per precision in ``precisions`` and backend in ``backends`` (the
-    Ray backend with ``workers`` one-CPU workers, each running the case's engine)."""
-    out: list[Case] = []
-    for backend in backends:
-        for precision in precisions:
-            found = _cases(settings, engines, rounds, data_fraction, clients, scale_clients, model, params_file)
-            out += [replace(case, precision=precision, backend=backend, workers=workers if backend == "ray" else 1)
-                    for case in found]
-    return out
+    Ray backend with ``workers`` one-CPU workers, each running the case's engine). The variants
+    of one case run one after another, so that the ratios the report takes between them (bf16
+    over fp32, Ray over local) are of runs minutes apart rather than the whole benchmark apart:
+    the load of a shared machine drifts."""
+    found = _cases(settings, engines, rounds, data_fraction, clients, scale_clients, model, params_file)
+    return [replace(case, precision=precision, backend=backend, workers=workers if backend == "ray" else 1)
+            for case in found for backend in backends for precision in precisions]
 
 
 def _cases(settings: list[str], engines: list[str], rounds: int, data_fraction: float, clients: int,
