@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 import fmlpipe.fl.engines.stacked_eval as stacked_eval
+import fmlpipe.fl.evaluate as evaluate_module
 from fmlpipe.fl.engines.vectorized import Vectorized
 from fmlpipe.fl.evaluate import evaluate, grouped_accuracy
 from fmlpipe.fl.modelpool import GLOBAL
@@ -31,3 +33,27 @@ def test_personal_models_many_at_a_time(alone: int, monkeypatch: pytest.MonkeyPa
     expected = [run.personal_accuracy(cid) for cid in range(data.num_clients)]
     run.backend.engine = Vectorized(run.pool)
     assert run.backend.evaluate(1, None) == expected
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_batches_spread_over_threads_give_the_same_bits_as_one_thread(model: str,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(evaluate_module, "EVAL_BATCH", 7)  # many batches, the last one short
+    data = fake_data()
+    module = make_run("fedavg", model, federation(), "sequential", data).pool.get(GLOBAL)
+    splits = [c.test for c in data.clients]
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            results.append((evaluate(module, data.test_x, data.test_y),
+                            grouped_accuracy(module, data.train_x, data.train_y, splits)))
+    finally:
+        torch.set_num_threads(before)
+    assert results[0] == results[1] == results[2]
+    (accuracy, loss), _ = results[0]
+    with torch.no_grad():  # the whole test set in one pass: the same hits, the loss to rounding
+        logits = module.eval()(data.test_x)
+    assert accuracy == float((logits.argmax(1) == data.test_y).float().mean())
+    assert loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, data.test_y)), rel=1e-5)

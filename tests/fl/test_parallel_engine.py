@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import torch
 
-from fmlpipe.fl.engines.parallel import single_threaded_ops
 from fmlpipe.fl.local_train import ClientDiverged
 from fmlpipe.fl.protocol import ClientResult
+from fmlpipe.fl.threads import single_threaded_ops
 from tests.fl.fakes import SIZES, fake_data, federation, make_run, sgd
 from tests.fl.test_vectorized_engine import SECTIONS
 

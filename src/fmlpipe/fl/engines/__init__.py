@@ -19,11 +19,12 @@ from fmlpipe.errors import ParamsError
 from fmlpipe.fl.algorithms.base import Algorithm
 from fmlpipe.fl.data import FederatedData
 from fmlpipe.fl.engines.base import Engine
-from fmlpipe.fl.engines.parallel import Parallel, worker_count
+from fmlpipe.fl.engines.parallel import Parallel
 from fmlpipe.fl.engines.sequential import Sequential
 from fmlpipe.fl.engines.vectorized import Vectorized
 from fmlpipe.fl.modelpool import ModelPool
 from fmlpipe.fl.sampling import participants_per_round
+from fmlpipe.fl.threads import worker_count
 from fmlpipe.models.flops import flops_per_sample
 
 ENGINES: dict[str, type[Sequential] | type[Parallel] | type[Vectorized]] = {

@@ -3,10 +3,10 @@ each with modules of its own and one intra-op thread.
 
 At small batches a convolution gains little from a second intra-op thread: ``fmlpipe bench``'s
 FML step on the cnn at batch 10 takes 8.2 ms on one thread and 5.5 ms on two, while two
-clients on one thread each take 4.2 ms per step together. PyTorch kernels release the GIL, so
-threads suffice. Every client is computed on one thread whatever the number of workers, so
-the results do not depend on it or on scheduling: they equal the sequential engine run with
-``torch.set_num_threads(1)``, bit for bit. Evaluation is spread over the workers the same way.
+clients on one thread each take 4.2 ms per step together (``fmlpipe.fl.threads``). Every
+client is computed on one thread whatever the number of workers, so the results do not depend
+on it or on scheduling: they equal the sequential engine run with ``torch.set_num_threads(1)``,
+bit for bit. Evaluation is spread over the workers the same way.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import ClassVar, TypeVar
 
 import torch
@@ -24,24 +23,10 @@ from fmlpipe.fl.algorithms.base import Algorithm
 from fmlpipe.fl.engines.base import EvalTasks, Tasks
 from fmlpipe.fl.modelpool import ModelPool
 from fmlpipe.fl.protocol import ClientResult
+from fmlpipe.fl.threads import single_threaded_ops, worker_count
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def worker_count() -> int:
-    """Workers for this process: its intra-op thread budget (``torch.get_num_threads()``)."""
-    return max(1, torch.get_num_threads())
-
-
-@contextmanager
-def single_threaded_ops() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class Parallel:
