@@ -20,9 +20,10 @@ T = TypeVar("T")
 # Images per forward pass. Large enough to amortize each op's fixed cost, small enough that the
 # largest activation stays under 32 MB, the most glibc's malloc will serve from its heap: above
 # it every batch gets freshly mapped pages from the OS and faults them in. The cnn's first
-# activation is 18.9 MB at 256 images and 37.7 MB at 512, where evaluating 10k images took
-# 176k page faults and 0.3 s of system time (2 threads; none at 256). 512 was 2.3x the
-# throughput of 2048 on the AMD EPYC machine this was first tuned on.
+# activation is 18.9 MB at 256 images and 37.7 MB at 512, where evaluating 10k images takes
+# 160-210k page faults and 0.3-0.4 s of system time, against 5-8k at 256 (2 cores,
+# ``benchmarks/eval_batches.py``). 512 was 2.3x the throughput of 2048 on the AMD EPYC machine
+# this was first tuned on.
 EVAL_BATCH = 256
 
 
@@ -78,8 +79,9 @@ def _eval_mode(module: nn.Module) -> Iterator[None]:
 
 def _per_batch(work: Callable[[int], T], count: int, device: torch.device) -> list[T]:
     """``work(start)`` for each batch of ``count`` examples, in order. On CPU, each batch on
-    one thread, the batches spread over a worker per core (``fmlpipe.fl.threads``): 15% faster
-    than two intra-op threads per batch for the cnn, and the same bits on any number of cores."""
+    one thread, the batches spread over a worker per core (``fmlpipe.fl.threads``): 1.26-1.35x
+    the throughput of two intra-op threads per batch for the cnn on 2 cores (three runs of
+    ``benchmarks/eval_batches.py``), and the same bits on any number of cores."""
     starts = list(range(0, count, EVAL_BATCH))
     if device.type == "cpu":
         return map_single_threaded(work, starts)
