@@ -1,7 +1,7 @@
 """Measure how evaluation spends its time: batch size and threads, for the cnn on 10k images.
 
 Usage:
-    python benchmarks/eval_batches.py [--images 10000] [--reps 8]
+    python benchmarks/eval_batches.py [--images 10000] [--reps 8] [--precision fp32|bf16]
 
 For each way of evaluating (``fmlpipe.fl.evaluate.evaluate`` as it is, and its batches run on
 this thread with every intra-op thread; each at 256 and 512 images a batch), prints the median
@@ -42,11 +42,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--reps", type=int, default=8)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     args = parser.parse_args()
     torch.manual_seed(0)
     model = FedAvgCNN((1, 28, 28), 10)
     x, y = torch.rand(args.images, 1, 28, 28), torch.randint(0, 10, (args.images,))
-    ways = {(batch, threads): lambda b=batch, t=threads: run(model, x, y, b, t)
+    ways = {(batch, threads): lambda b=batch, t=threads: run(model, x, y, b, t, args.precision)
             for batch in (256, 512) for threads in (True, False)}
     seconds: dict[tuple[int, bool], list[float]] = {way: [] for way in ways}
     faults: dict[tuple[int, bool], list[tuple[int, float]]] = {way: [] for way in ways}
@@ -55,7 +56,8 @@ def main() -> None:
     for _ in range(args.reps):
         for way, evaluate in ways.items():
             seconds[way].append(timed(evaluate, faults[way]))
-    print(f"cnn, {args.images} images, {torch.get_num_threads()} intra-op threads, {args.reps} turns")
+    print(f"cnn in {args.precision}, {args.images} images, {torch.get_num_threads()} intra-op threads, "
+          f"{args.reps} turns")
     print(f"{'batch':>5} {'threads':<28} {'median s':>8} {'best s':>7} {'faults':>8} {'sys s':>6}")
     for (batch, threads), values in seconds.items():
         how = "a single-threaded worker/core" if threads else "this thread, all intra-op"
@@ -65,9 +67,10 @@ def main() -> None:
         print(f"{batch:>5} {how:<28} {median:>8.3f} {min(values):>7.3f} {count:>8.0f} {system:>6.3f}")
 
 
-def run(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, threads: bool) -> None:
+def run(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, threads: bool,
+        precision: str) -> None:
     with setting(batch, threads):
-        evaluation.evaluate(model, x, y)
+        evaluation.evaluate(model, x, y, precision)
 
 
 def timed(evaluate: Callable[[], None], faults: list[tuple[int, float]]) -> float:
