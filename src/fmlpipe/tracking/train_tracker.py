@@ -20,6 +20,7 @@ from fmlpipe.metrics import CLIENT, ROUND, Row, RunLog
 from fmlpipe.model_files import load_model
 from fmlpipe.tracking.clients import ClientInfo
 from fmlpipe.tracking.faults import store_faults
+from fmlpipe.tracking.model_requirements import modules_of, pinned_requirements
 from fmlpipe.tracking.runs import RunRef, connect, create_run, live_run, log_metrics, set_tags
 from fmlpipe.tracking.store import TrackingStore
 
@@ -142,14 +143,11 @@ class MlflowTrainTracker:
         shape = tuple(json.loads((path.parent / "architectures.json").read_text())["global"]["input_shape"])
         # A batch of 2, not 1: torch.export would otherwise specialize the model to batch size 1.
         example = np.zeros((2, *shape), dtype=np.float32)
-        with fluent_uri(self.store.uri), mlflow.start_run(run_id=self.ref.run_id):
-            # The requirements are given, not inferred: MLflow infers them by loading the model
-            # in a subprocess that imports torch again, about 15 s of a tiny train stage on a
-            # 2-core CPU. The loaded model (a torch.export program) needs torch and MLflow: the
-            # flavor's defaults (torch, cloudpickle) pinned to this environment, MLflow added by
-            # MLflow itself.
+        # The loaded model (a torch.export program) needs torch and MLflow (``model_requirements``).
+        requirements = pinned_requirements()
+        with fluent_uri(self.store.uri), mlflow.start_run(run_id=self.ref.run_id), modules_of(requirements):
             mlflow.pytorch.log_model(model, name="global_model", input_example=example,
-                                     pip_requirements=mlflow.pytorch.get_default_pip_requirements())
+                                     pip_requirements=requirements)
 
     def fail(self) -> None:
         """Mark the runs FAILED, if the store lets us: the stage is already failing with its own
