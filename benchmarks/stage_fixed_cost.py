@@ -59,6 +59,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.repeats < 1:
         sys.exit(f"--repeats: {args.repeats} is not a positive number of runs")
+    bad = next((c for c in args.changes if "=" not in c), None)
+    if bad is not None:
+        sys.exit(f"--set {bad}: give dotted.key=value (e.g. federation.rounds=3)")
     raw = yaml.safe_load(Path("params.yaml").read_text())
     changes = {**TINY, **{c.partition("=")[0]: yaml.safe_load(c.partition("=")[2]) for c in args.changes}}
     for key, value in changes.items():
