@@ -27,9 +27,12 @@ $(STAMP): pyproject.toml src/fmlpipe/models/_pool_relu.c
 run: setup
 	PATH="$(BIN):$$PATH" dvc repro
 
+# One pytest worker per core; each test module stays whole on one worker (tests/conftest.py).
+TEST_WORKERS ?= auto
+
 test: DEPS_FLAGS = --test
 test: setup
-	PATH="$(BIN):$$PATH" pytest
+	PATH="$(BIN):$$PATH" pytest -n $(TEST_WORKERS) --dist loadgroup
 
 clean:
 	rm -rf $(VENV)

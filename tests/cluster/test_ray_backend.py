@@ -25,6 +25,7 @@ from fmlpipe.train.stage import run_train
 from tests.conftest import small_params, with_section
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.xdist_group("ray")  # see tests/conftest.py
 from tests.cluster.kit import LoopbackCluster, assert_loopback_only, loopback_cluster  # noqa: E402
 
 ALGORITHM = "fml"
