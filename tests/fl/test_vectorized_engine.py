@@ -91,8 +91,8 @@ def test_adam_with_clipping_matches_sequential(algorithm: str, model: str) -> No
 def test_compiled_step_matches_sequential() -> None:
     """The torch.compile'd step (CPU, long runs) in float32, power-of-two client groups and all.
     Three of the clients: 3 active are split into groups of 2 and 1 and joined again, then 2 and
-    1 run alone; each group size is a graph to compile (about 25 s each here), and a fourth
-    client would add a size-4 graph that tests nothing more."""
+    1 run alone; each group size is a graph to compile, and a fourth client would only add a
+    size-4 graph."""
     kw = {"optimizer": sgd(), "grad_clip": CLIP, "cids": (0, 2, 3)}
     sequential = _round("sequential", "fml", "mlp", torch.float32, **kw)
     _assert_same(sequential, _round("vectorized", "fml", "mlp", torch.float32, compiled=True, **kw), atol=1e-5)
