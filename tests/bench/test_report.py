@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from fmlpipe.bench.report import targets
+import pytest
+
+from fmlpipe.bench.report import machine, targets
+from fmlpipe.fl import precision
 
 
 def result(**fields: Any) -> dict[str, Any]:
@@ -55,3 +59,16 @@ def test_bf16_speedup_pairs_the_fp32_case_of_the_same_backend_and_engine() -> No
     bf16 = result(setting="B", precision="bf16", train_samples_per_second=170.0)
     [check] = named(targets([ray_fp32, fp32, bf16]), "B: bf16")
     assert check["value"] == 1.7 and check["met"]
+
+
+def test_the_machine_record_names_the_cpu_and_the_flags_that_pick_kernels(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Example CPU 9000\nflags\t\t: fpu sse avx2 avx512f amx_bf16 "
+                       "amx_tile\n\nprocessor\t: 1\nmodel name\t: Example CPU 9000\nflags\t\t: fpu\n")
+    monkeypatch.setattr(precision, "CPUINFO", cpuinfo)
+    record = machine()
+    assert (record["cpu_model"], record["cpu_flags"]) == ("Example CPU 9000", ["avx2", "avx512f", "amx_bf16"])
+    monkeypatch.setattr(precision, "CPUINFO", tmp_path / "absent")  # not Linux: recorded as unknown
+    record = machine()
+    assert (record["cpu_model"], record["cpu_flags"]) == ("", [])

@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from rich.table import Table
 
+from fmlpipe.fl.precision import NATIVE_CPU_FLAGS, cpu_flags, cpu_model
+
 A_SECONDS = 30.0  # setting A: FML training round on the 2-core CPU
 B_RATIO = 0.5  # setting B: training FLOP/s over matmul FLOP/s
 SCALE_BYTES = 2 * 1024**3  # scale: peak memory with 1,000 personalized CNNs
@@ -98,8 +100,16 @@ def _engine(r: dict[str, Any]) -> str:
     return f"ray{r['workers']}:{engine}" if r["backend"] == "ray" else engine
 
 
+# The CPU features that decide which kernels run: AVX2 or AVX-512, and native bf16 (fl.precision).
+KERNEL_FLAGS = ("avx2", "avx512f", "avx512_vnni", *NATIVE_CPU_FLAGS)
+
+
 def machine() -> dict[str, Any]:
-    return {"platform": platform.platform(), "processor": platform.processor(), "torch": torch.__version__,
+    """What ran the benchmark: the same code runs other kernels on another CPU of the same kind
+    (AVX2 on some machines, AVX-512 with bf16 on others), so figures compare within one CPU."""
+    flags = cpu_flags()
+    return {"platform": platform.platform(), "processor": platform.processor(), "cpu_model": cpu_model(),
+            "cpu_flags": [f for f in KERNEL_FLAGS if f in flags], "torch": torch.__version__,
             "cpu_count": torch.multiprocessing.cpu_count(),
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 

@@ -18,16 +18,27 @@ import torch
 from fmlpipe.errors import ParamsError
 
 NATIVE_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def _cpuinfo(field: str) -> str:
+    """The first CPU's ``field`` in Linux's /proc/cpuinfo; empty where there is none."""
+    try:
+        text = CPUINFO.read_text()
+    except OSError:
+        return ""
+    line = next((line for line in text.splitlines() if line.partition(":")[0].strip() == field), "")
+    return line.partition(":")[2].strip()
 
 
 def cpu_flags() -> set[str]:
     """The CPU's feature flags (Linux's /proc/cpuinfo; empty elsewhere)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    line = next((line for line in text.splitlines() if line.startswith("flags")), "")
-    return set(line.partition(":")[2].split())
+    return set(_cpuinfo("flags").split())
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo; empty elsewhere)."""
+    return _cpuinfo("model name")
 
 
 def check_precision(precision: str, device: torch.device) -> None:
