@@ -1,4 +1,5 @@
-"""The benchmark's targets, on made-up results: which cases each target pairs and what it checks."""
+"""The benchmark's targets, on made-up results: which cases each target pairs and what it checks;
+and the machine record, on a made-up /proc/cpuinfo."""
 
 from __future__ import annotations
 
