@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from fmlpipe.config import load_params
-from fmlpipe.config.variants import set_dotted
+from fmlpipe.config.variants import parse_assignments, set_dotted
 from fmlpipe.errors import ParamsError
 from fmlpipe.evaluate.runs import load_run
 from fmlpipe.paths import Paths
@@ -49,12 +49,11 @@ def main() -> None:
     if bad is not None:
         sys.exit(f"--runs: {bad!r} is not variant:algorithm (e.g. shards_s2:fedrep)")
     raw = yaml.safe_load((args.pipeline / "params.yaml").read_text())
-    for change in args.changes:
-        key, _, value = change.partition("=")
-        try:
-            set_dotted(raw, key, yaml.safe_load(value), f"--set {change}")
-        except ParamsError as exc:
-            sys.exit(str(exc))
+    try:
+        for key, value in parse_assignments(args.changes, "--set").items():
+            set_dotted(raw, key, value, f"--set {key}")
+    except ParamsError as exc:
+        sys.exit(str(exc))
     raw["tracking"]["enabled"] = False
     folder = args.keep or Path(tempfile.mkdtemp(prefix="pfl-budget-"))
     folder.mkdir(parents=True, exist_ok=args.keep is None)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from fmlpipe.config.variants import set_dotted
+from fmlpipe.config.variants import parse_assignments, set_dotted
 from fmlpipe.errors import ParamsError
 
 TINY = {"data.train_fraction": 0.05, "partition.num_clients": 10, "models.global": "mlp", "models.local": "mlp",
@@ -59,16 +59,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.repeats < 1:
         sys.exit(f"--repeats: {args.repeats} is not a positive number of runs")
-    bad = next((c for c in args.changes if "=" not in c), None)
-    if bad is not None:
-        sys.exit(f"--set {bad}: give dotted.key=value (e.g. federation.rounds=3)")
     raw = yaml.safe_load(Path("params.yaml").read_text())
-    changes = {**TINY, **{c.partition("=")[0]: yaml.safe_load(c.partition("=")[2]) for c in args.changes}}
-    for key, value in changes.items():
-        try:
+    try:
+        changes = {**TINY, **parse_assignments(args.changes, "--set")}
+        for key, value in changes.items():
             set_dotted(raw, key, value, f"--set {key}")
-        except ParamsError as exc:
-            sys.exit(str(exc))
+    except ParamsError as exc:
+        sys.exit(str(exc))
     with tempfile.TemporaryDirectory(prefix="stage-cost-") as tmp:
         folders = {arm: _project(Path(tmp) / arm.replace(" ", "-"), raw, arm != "off") for arm in ARMS}
         first = folders["off"]

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from fmlpipe.config import load_params
-from fmlpipe.config.variants import apply_variant
+from fmlpipe.config.variants import apply_variant, parse_assignments
 from fmlpipe.errors import ParamsError
 from fmlpipe.fl.algorithms import configured
 from fmlpipe.paths import Paths
@@ -103,3 +103,13 @@ def test_numerics_is_the_default_setting() -> None:
     for section in ("algorithms", "tracking", "variants"):
         del root[section], numerics[section]
     assert numerics == root
+
+
+def test_set_assignments_read_their_values_as_yaml_and_refuse_a_missing_equals() -> None:
+    parsed = parse_assignments(["federation.rounds=3", "models.local_cycle=[mlp, cnn]", "tracking.uri=",
+                                "data.name=a=b"], "--set")
+    assert parsed == {"federation.rounds": 3, "models.local_cycle": ["mlp", "cnn"], "tracking.uri": None,
+                      "data.name": "a=b"}
+    for bad in ("federation.rounds", "=3"):
+        with pytest.raises(ParamsError, match=rf"^--set {bad}: give dotted.key=value \(e.g. federation.rounds=3\)$"):
+            parse_assignments([bad], "--set")

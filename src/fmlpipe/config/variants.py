@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Iterable
 from typing import Any
+
+import yaml
 
 from fmlpipe.errors import ParamsError
 
@@ -48,3 +51,15 @@ def set_dotted(raw: dict[str, Any], dotted: str, value: Any, where: str) -> None
         raise ParamsError(f"{where}: unknown key '{dotted}' (a variant replaces keys the base params have; "
                           "give a mapping such as models.local_overrides whole)")
     node[parts[-1]] = copy.deepcopy(value)
+
+
+def parse_assignments(assignments: Iterable[str], where: str) -> dict[str, Any]:
+    """``dotted.key=value`` strings (``--set`` of the benchmarks; each value read as YAML) as a
+    mapping for :func:`set_dotted`; one without ``=`` is a :class:`ParamsError` naming it."""
+    parsed = {}
+    for assignment in assignments:
+        key, eq, value = assignment.partition("=")
+        if not eq or not key:
+            raise ParamsError(f"{where} {assignment}: give dotted.key=value (e.g. federation.rounds=3)")
+        parsed[key] = yaml.safe_load(value)
+    return parsed
