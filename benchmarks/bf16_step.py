@@ -24,30 +24,34 @@ import time
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
+from torch import nn
 
 from fmlpipe.fl.modelpool import fast_layout
 from fmlpipe.fl.objectives import cross_entropy, kl_to_peer
 from fmlpipe.models.cnn import FedAvgCNN
-from fmlpipe.models.layers import pool_relu
 
 ARMS = ("fp32", "bf16", "bf16, conv1 in fp32")
 
 
-def first_conv_in_fp32(model: FedAvgCNN, x: torch.Tensor) -> torch.Tensor:
-    """``FedAvgCNN.forward`` with conv1 (and its pooling) outside autocast."""
-    with torch.autocast("cpu", enabled=False):
-        h = pool_relu(model.conv1(x))
-    h = pool_relu(model.conv2(h))
-    h = F.relu(model.fc1(h.flatten(1)))
-    logits: torch.Tensor = model.head(h)
-    return logits
+class OutsideAutocast(nn.Module):
+    """A convolution that runs in fp32, outside autocast, while ``on`` (the third arm)."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.conv, self.on = conv, False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", enabled=not self.on and torch.is_autocast_enabled("cpu")):
+            out: torch.Tensor = self.conv(x)
+        return out
 
 
 def stepper(batch: int, layout: str) -> Callable[[str], None]:
     """A function that takes one FML step in the arm it is given."""
     torch.manual_seed(0)
     local, meme = FedAvgCNN((1, 28, 28), 10), FedAvgCNN((1, 28, 28), 10)
+    firsts = [OutsideAutocast(local.conv1), OutsideAutocast(meme.conv1)]
+    local.conv1, meme.conv1 = firsts  # type: ignore[assignment]  # FedAvgCNN.forward itself, conv1 switchable
     x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
     if layout == "channels_last":
         local, meme = fast_layout(local), fast_layout(meme)
@@ -56,9 +60,10 @@ def stepper(batch: int, layout: str) -> Callable[[str], None]:
 
     def step(arm: str) -> None:
         optimizer.zero_grad(set_to_none=True)
+        for first in firsts:
+            first.on = arm == "bf16, conv1 in fp32"
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=arm != "fp32"):
-            forward = first_conv_in_fp32 if arm == "bf16, conv1 in fp32" else FedAvgCNN.forward
-            a, b = forward(local, x), forward(meme, x)
+            a, b = local(x), meme(x)
         loss_local = 0.5 * cross_entropy(a, y) + 0.5 * kl_to_peer(a, b)
         loss_meme = 0.5 * cross_entropy(b, y) + 0.5 * kl_to_peer(b, a)
         (loss_local + loss_meme).backward()
