@@ -116,10 +116,9 @@ def project(small_data: Path, tmp_path: Path) -> Paths:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under ``pytest -n N --dist loadgroup`` (``make test``), each test module runs whole on one
-    worker: its module fixtures are built once and its tests keep their order (the Ray module's
-    node removal runs last). A test marked ``xdist_group`` joins that group instead: the tests
-    that start Ray instances, or count Ray's processes, share the ``ray`` group, so no two run at
-    once. Without ``-n`` the groups change nothing."""
+    worker: its module fixtures are built once and its tests keep their order. (The tests marked
+    ``ray`` run after, in one process: ``make test`` leaves them out of the parallel run.)
+    Without ``-n`` the groups change nothing."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

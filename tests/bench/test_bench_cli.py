@@ -93,7 +93,7 @@ def ray_processes() -> list[int]:
 
 
 @needs_fashion
-@pytest.mark.xdist_group("ray")  # counts Ray's processes: never beside the Ray cluster tests
+@pytest.mark.ray  # starts Ray and counts its processes: run alone by `make test` (Makefile)
 def test_bench_ray_backend_reports_the_driver_and_every_worker(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     before = ray_processes()

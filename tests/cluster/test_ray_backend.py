@@ -25,7 +25,7 @@ from fmlpipe.train.stage import run_train
 from tests.conftest import small_params, with_section
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.xdist_group("ray")  # see tests/conftest.py
+pytestmark = pytest.mark.ray  # run alone by `make test` (Makefile)
 from tests.cluster.kit import LoopbackCluster, assert_loopback_only, loopback_cluster  # noqa: E402
 
 ALGORITHM = "fml"
