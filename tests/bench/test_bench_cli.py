@@ -69,8 +69,10 @@ def test_bench_refuses_unknown_settings(tmp_path: Path) -> None:
 
 @needs_fashion
 def test_bench_other_model_is_measured_without_the_cnn_targets(tmp_path: Path) -> None:
-    output, report = small_bench(tmp_path, "--settings", "A", "--engines", "parallel", "--model", "mlp")
-    [case] = report["cases"]
+    output, report = small_bench(tmp_path, "--settings", "A", "--engines", "parallel", "--model", "mlp",
+                                 "--repeats", "2")
+    [case, again] = report["cases"]
+    assert (case["repeat"], again["repeat"]) == (0, 1) and "(run 2 of 2)" in output
     assert case["model"] == "mlp" and case["engine_used"] == "parallel"
     # FML trains two 2NNs: 784*200 + 200*200 + 200*10 multiply-accumulates, 2 FLOPs each, 3 passes.
     assert case["train_flops_per_sample"] == 2 * 3 * 2 * (784 * 200 + 200 * 200 + 200 * 10)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from fmlpipe.bench.report import machine, targets
+from fmlpipe.bench.report import machine, targets, targets_table
 from fmlpipe.fl import precision
 
 
@@ -16,7 +16,7 @@ def result(**fields: Any) -> dict[str, Any]:
     """A measured case with ordinary figures, ``fields`` replacing some."""
     base: dict[str, Any] = {
         "setting": "A", "algorithm": "fml", "engine": "parallel", "engine_used": "parallel", "compiled": False,
-        "precision": "fp32", "model": "cnn", "backend": "local", "workers": 1, "seconds_per_round": 10.0,
+        "precision": "fp32", "model": "cnn", "backend": "local", "workers": 1, "repeat": 0, "seconds_per_round": 10.0,
         "train_seconds_per_round": 9.0, "train_samples_per_second": 1000.0, "flops_ratio": 0.6,
         "eval_flops_ratio": 0.6, "eval_share_of_training": 0.1, "peak_rss_bytes": 1024**3,
         "rounds_peak_rss_bytes": 1024**3, "worker_peak_rss_bytes": [], "worker_rounds_peak_rss_bytes": []}
@@ -60,6 +60,27 @@ def test_bf16_speedup_pairs_the_fp32_case_of_the_same_backend_and_engine() -> No
     bf16 = result(setting="B", precision="bf16", train_samples_per_second=170.0)
     [check] = named(targets([ray_fp32, fp32, bf16]), "B: bf16")
     assert check["value"] == 1.7 and check["met"]
+
+
+def test_repeated_runs_pair_within_a_run_and_judge_the_median() -> None:
+    runs = []
+    for repeat, (fp32, bf16) in enumerate([(100.0, 150.0), (80.0, 136.0), (120.0, 210.0)]):  # 1.5x, 1.7x, 1.75x
+        runs += [result(setting="B", repeat=repeat, train_samples_per_second=fp32),
+                 result(setting="B", precision="bf16", repeat=repeat, train_samples_per_second=bf16)]
+    [check] = named(targets(runs), "B: bf16")
+    # each bf16 run against the fp32 run of its own turn (not the first fp32 run: 1.5, 1.36 and 2.1)
+    assert check["values"] == [1.5, 1.7, 1.75] and check["value"] == 1.7 and check["met"]
+    assert (check["limit"], check["at_least"]) == (1.6, True)
+    [seconds] = named(targets([result(repeat=0, train_seconds_per_round=25.0),
+                               result(repeat=1, train_seconds_per_round=35.0),
+                               result(repeat=2, train_seconds_per_round=31.0)]), "A: FML training s/round")
+    assert seconds["values"] == [25.0, 35.0, 31.0] and seconds["value"] == 31.0 and not seconds["met"]
+    [row] = targets_table([check]).columns[2].cells
+    assert row == "1.7 (median of 3 runs, 1.5 to 1.75)"
+    [one] = named(targets(runs[:2]), "B: bf16")
+    assert one["values"] == [1.5] and not one["met"]
+    [row] = targets_table([one]).columns[2].cells
+    assert row == "1.5"
 
 
 def test_the_machine_record_names_the_cpu_and_the_flags_that_pick_kernels(tmp_path: Path,

@@ -33,6 +33,7 @@ class Case:
     params_file: str | None = None  # the ``default`` setting: the project's params file
     backend: str = "local"  # local | ray (``execution.backend``)
     workers: int = 1  # ray: worker actors of one CPU each (``execution.workers``)
+    repeat: int = 0  # which of the case's runs (``fmlpipe bench --repeats``), from 0
 
     @property
     def data_key(self) -> tuple[float, str, int, str | None]:
@@ -50,7 +51,8 @@ class Case:
 
 def cases(settings: list[str], engines: list[str], rounds: int, data_fraction: float,
           clients: int = 20, scale_clients: int = 1000, model: str = "cnn", precisions: tuple[str, ...] = ("fp32",),
-          params_file: str = "params.yaml", backends: tuple[str, ...] = ("local",), workers: int = 2) -> list[Case]:
+          params_file: str = "params.yaml", backends: tuple[str, ...] = ("local",), workers: int = 2,
+          repeats: int = 1) -> list[Case]:
     """Setting A (FML, batch 10) and B (batch 64): ``clients`` Dirichlet(0.1) clients, all
     every round. Scale: ``scale_clients`` clients of two label shards each (Dirichlet(0.1)
     leaves some of 1,000 clients empty), 10% per round, FedAvg and FML; and a reference with a
@@ -61,10 +63,12 @@ def cases(settings: list[str], engines: list[str], rounds: int, data_fraction: f
     Ray backend with ``workers`` one-CPU workers, each running the case's engine). The variants
     of one case run one after another, so that the ratios the report takes between them (bf16
     over fp32, Ray over local) are of runs minutes apart rather than the whole benchmark apart:
-    the load of a shared machine drifts."""
+    the load of a shared machine drifts. With ``repeats`` above 1 the variants run in turns that
+    many times (fp32, bf16, fp32, bf16, ...), each turn numbered by ``repeat``."""
     found = _cases(settings, engines, rounds, data_fraction, clients, scale_clients, model, params_file)
-    return [replace(case, precision=precision, backend=backend, workers=workers if backend == "ray" else 1)
-            for case in found for backend in backends for precision in precisions]
+    return [replace(case, precision=precision, backend=backend, workers=workers if backend == "ray" else 1,
+                    repeat=repeat)
+            for case in found for repeat in range(repeats) for backend in backends for precision in precisions]
 
 
 def _cases(settings: list[str], engines: list[str], rounds: int, data_fraction: float, clients: int,

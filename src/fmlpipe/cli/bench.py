@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,6 +22,13 @@ def _names(value: str, allowed: tuple[str, ...], option: str) -> list[str]:
     return names
 
 
+def _progress(r: dict[str, Any], repeats: int) -> str:
+    """The line printed as a case finishes."""
+    run = f" (run {r['repeat'] + 1} of {repeats})" if repeats > 1 else ""
+    return (f"{r['setting']} {r['algorithm']} {r['backend']} {r['engine']} {r['precision']}{run}: "
+            f"{r['train_seconds_per_round']:.2f} s/round training")
+
+
 def bench(
     ctx: typer.Context,
     settings: Annotated[str, typer.Option(
@@ -32,6 +39,10 @@ def bench(
     rounds: Annotated[int, typer.Option(
         "--rounds", min=1, help="Rounds per case. Per-round figures are means over the rounds after the first, "
                                 "which also pays one-time costs (compiling) and is reported on its own.")] = 2,
+    repeats: Annotated[int, typer.Option(
+        "--repeats", min=1, help="Runs of every case, a case's precisions and backends in turns each time (fp32, "
+                                 "bf16, fp32, bf16, ...): each target is then the median over the runs, shown with "
+                                 "their range (a shared machine's speed drifts between runs).")] = 1,
     engines: Annotated[str, typer.Option("--engines", help="Comma-separated engines to measure.")]
         = ",".join(ENGINES),
     json_path: Annotated[Path, typer.Option("--json", help="Where to write the results as JSON.")]
@@ -78,11 +89,9 @@ def bench(
                               "pipeline)")
         todo = cases(chosen, _names(engines, ENGINES, "--engines"), rounds, data_fraction, clients, scale_clients,
                      model, tuple(_names(precision, PRECISIONS, "--precision")), str(params),
-                     tuple(_names(backends, BACKENDS, "--backends")), workers)
+                     tuple(_names(backends, BACKENDS, "--backends")), workers, repeats)
         console = Console(width=220)  # the table has 17 columns; a pipe or a log must not squeeze it
-        results = run_all(todo, on_result=lambda r: console.print(
-            f"{r['setting']} {r['algorithm']} {r['backend']} {r['engine']}: {r['train_seconds_per_round']:.2f} s/round "
-            "training"))
+        results = run_all(todo, on_result=lambda r: console.print(_progress(r, repeats)))
         checks = targets(results)
         console.print(table(results))
         if checks:
