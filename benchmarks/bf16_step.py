@@ -73,9 +73,11 @@ def fml_loss(a: torch.Tensor, b: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return loss_local + loss_meme
 
 
-def autocast_stepper(x: torch.Tensor, y: torch.Tensor, layout: str) -> Callable[[str], None]:
-    """One FML step in fp32 or under autocast, some layers switchable to fp32 (the first four arms)."""
-    local, meme = models(layout)
+def autocast_stepper(x: torch.Tensor, y: torch.Tensor, layout: str,
+                     pair: tuple[FedAvgCNN, FedAvgCNN] | None = None) -> Callable[[str], None]:
+    """One FML step of ``pair`` (new models by default) in fp32 or under autocast, some layers
+    switchable to fp32 (the first four arms)."""
+    local, meme = pair or models(layout)
     switches = {FP32_CONV1: ["conv1"], FP32_LINEAR: ["fc1", "head"]}
     wrapped: dict[str, list[OutsideAutocast]] = {arm: [] for arm in switches}
     for model in (local, meme):  # FedAvgCNN.forward itself, its layers switchable
@@ -134,15 +136,10 @@ def copies_stepper(x: torch.Tensor, y: torch.Tensor, layout: str,
 def copies_equal_autocast(x: torch.Tensor, y: torch.Tensor, layout: str, steps: int = 5) -> bool:
     """Whether ``steps`` steps over weight copies leave the very weights that plain autocast's do."""
     plain, copied = models(layout), models(layout)
-    optimizer = torch.optim.SGD([*plain[0].parameters(), *plain[1].parameters()], lr=LR, momentum=MOMENTUM)
-    step = copies_stepper(x, y, layout, copied)
+    plain_step, copies_step = autocast_stepper(x, y, layout, plain), copies_stepper(x, y, layout, copied)
     for _ in range(steps):
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = fml_loss(plain[0](x), plain[1](x), y)
-        loss.backward()  # type: ignore[no-untyped-call]
-        optimizer.step()
-        step(COPIES)
+        plain_step("bf16")
+        copies_step(COPIES)
     plain_weights = [p for m in plain for p in m.parameters()]
     return all(torch.equal(p, q) for p, q in zip(plain_weights, (q for m in copied for q in m.parameters())))
 
