@@ -7,10 +7,12 @@ Usage:
     python benchmarks/bf16_step.py [--batch 64] [--steps 40] [--layout channels_last|contiguous]
 
 A step is the local model's and the meme's forward on the same batch, FML's two losses
-(``fl.objectives``, alpha = beta = 0.5), one backward and an SGD-with-momentum step, as the
-sequential and parallel engines take it. The arms are timed in turns in this one process,
-after 5 warm-up steps each, so that a shared machine's drifting load falls on each alike; prints
-each arm's median milliseconds, its speedup over fp32 and its minor page faults a step.
+(``fl.objectives``, alpha = beta = 0.5), one backward and an SGD step with momentum and weight
+decay, as the sequential and parallel engines take it: the first four arms step with PyTorch's
+fused SGD (``fl.optim.make_optimizer``), the weight copies with an update of their own. The arms
+are timed in turns in this one process, after 5 warm-up steps each, so that a shared machine's
+drifting load falls on each alike; prints each arm's median milliseconds, its speedup over fp32 and
+its minor page faults a step.
 
 Why the other arms: the cnn's first convolution has one input channel, and a profile once
 suggested that it runs slower in bf16 than in fp32; at batch 10, casting the 2 MiB weight of the
@@ -18,7 +20,9 @@ first linear layer and its gradient costs more than its matrix products; and aut
 weight to bf16 in each forward and every gradient back to fp32 in each backward, which bf16 weight
 copies written by the optimizer step avoid (the same values: the copy is the cast, and the fp32
 gradient autocast hands the optimizer is the bf16 one, widened). Measured here, none of them beats
-plain autocast by more than a few per cent (README, "Engines, precision and the benchmark").
+plain autocast by more than a few per cent (README, "Engines, precision and the benchmark"). The
+weight copies train to the same bits as plain autocast stepped by PyTorch's single-tensor SGD,
+whose arithmetic their update repeats; the fused SGD rounds a few weights differently, by ulps.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from fmlpipe.models.cnn import FedAvgCNN
 
 FP32_CONV1, FP32_LINEAR, COPIES = "bf16, conv1 in fp32", "bf16, linear in fp32", "bf16 weight copies"
 ARMS = ("fp32", "bf16", FP32_CONV1, FP32_LINEAR, COPIES)
-LR, MOMENTUM = 0.01, 0.9
+LR, MOMENTUM, WEIGHT_DECAY = 0.01, 0.9, 5e-4  # params.yaml's momentum and weight decay
 
 
 class OutsideAutocast(nn.Module):
@@ -74,9 +78,10 @@ def fml_loss(a: torch.Tensor, b: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def autocast_stepper(x: torch.Tensor, y: torch.Tensor, layout: str,
-                     pair: tuple[FedAvgCNN, FedAvgCNN] | None = None) -> Callable[[str], None]:
+                     pair: tuple[FedAvgCNN, FedAvgCNN] | None = None, fused: bool = True) -> Callable[[str], None]:
     """One FML step of ``pair`` (new models by default) in fp32 or under autocast, some layers
-    switchable to fp32 (the first four arms)."""
+    switchable to fp32 (the first four arms); SGD fused as the engines' (``fused``) or
+    PyTorch's single-tensor update."""
     local, meme = pair or models(layout)
     switches = {FP32_CONV1: ["conv1"], FP32_LINEAR: ["fc1", "head"]}
     wrapped: dict[str, list[OutsideAutocast]] = {arm: [] for arm in switches}
@@ -86,7 +91,8 @@ def autocast_stepper(x: torch.Tensor, y: torch.Tensor, layout: str,
                 layer = OutsideAutocast(getattr(model, name))
                 setattr(model, name, layer)
                 wrapped[arm].append(layer)
-    optimizer = torch.optim.SGD([*local.parameters(), *meme.parameters()], lr=LR, momentum=MOMENTUM)
+    optimizer = torch.optim.SGD([*local.parameters(), *meme.parameters()], lr=LR, momentum=MOMENTUM,
+                                weight_decay=WEIGHT_DECAY, fused=fused)
 
     def step(arm: str) -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -118,15 +124,16 @@ def copies_stepper(x: torch.Tensor, y: torch.Tensor, layout: str,
             a, b = (functional_call(m, dict(zip(n, cs)), (x,)) for m, n, cs in zip(pair, names, copies))
             loss = fml_loss(a, b, y)
         loss.backward()  # type: ignore[no-untyped-call]
-        with torch.no_grad():  # torch.optim.SGD's update, the bf16 gradient widened as it is read
+        with torch.no_grad():  # torch.optim.SGD's single-tensor update, the bf16 gradient widened
             for ps, cs, ms in zip(masters, copies, momenta):
                 for i, (p, c) in enumerate(zip(ps, cs)):
                     assert c.grad is not None
+                    grad = c.grad.float().add_(p, alpha=WEIGHT_DECAY)
                     buf = ms[i]
                     if buf is None:
-                        buf = ms[i] = c.grad.float()
+                        buf = ms[i] = grad
                     else:
-                        buf.mul_(MOMENTUM).add_(c.grad)
+                        buf.mul_(MOMENTUM).add_(grad)
                     p.add_(buf, alpha=-LR)
                     c.copy_(p)
 
@@ -134,9 +141,10 @@ def copies_stepper(x: torch.Tensor, y: torch.Tensor, layout: str,
 
 
 def copies_equal_autocast(x: torch.Tensor, y: torch.Tensor, layout: str, steps: int = 5) -> bool:
-    """Whether ``steps`` steps over weight copies leave the very weights that plain autocast's do."""
+    """Whether ``steps`` steps over weight copies leave the very weights that plain autocast's
+    do, stepped by the single-tensor SGD whose arithmetic the copies' update repeats."""
     plain, copied = models(layout), models(layout)
-    plain_step, copies_step = autocast_stepper(x, y, layout, plain), copies_stepper(x, y, layout, copied)
+    plain_step, copies_step = autocast_stepper(x, y, layout, plain, fused=False), copies_stepper(x, y, layout, copied)
     for _ in range(steps):
         plain_step("bf16")
         copies_step(COPIES)
