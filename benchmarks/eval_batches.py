@@ -12,6 +12,7 @@ timed in turns in this one process, so that a shared machine's drifting load fal
 from __future__ import annotations
 
 import argparse
+import functools
 import resource
 import statistics
 import time
@@ -28,14 +29,15 @@ from fmlpipe.models.cnn import FedAvgCNN
 def setting(batch: int, threads: bool) -> Iterator[None]:
     """``evaluate`` with ``batch`` images a batch; ``threads``: its batches spread over a
     single-threaded worker per core, else all on this thread with every intra-op thread."""
-    saved = evaluation.EVAL_BATCH, evaluation.map_single_threaded
+    names = vars(evaluation)  # map_single_threaded is patched where evaluate() looks it up
+    saved = evaluation.EVAL_BATCH, names["map_single_threaded"]
     evaluation.EVAL_BATCH = batch
     if not threads:
-        evaluation.map_single_threaded = lambda work, items: [work(item) for item in items]
+        names["map_single_threaded"] = lambda work, items: [work(item) for item in items]
     try:
         yield
     finally:
-        evaluation.EVAL_BATCH, evaluation.map_single_threaded = saved
+        evaluation.EVAL_BATCH, names["map_single_threaded"] = saved
 
 
 def main() -> None:
@@ -47,8 +49,9 @@ def main() -> None:
     torch.manual_seed(0)
     model = FedAvgCNN((1, 28, 28), 10)
     x, y = torch.rand(args.images, 1, 28, 28), torch.randint(0, 10, (args.images,))
-    ways = {(batch, threads): lambda b=batch, t=threads: run(model, x, y, b, t, args.precision)
-            for batch in (256, 512) for threads in (True, False)}
+    ways: dict[tuple[int, bool], Callable[[], None]] = {
+        (batch, threads): functools.partial(run, model, x, y, batch, threads, args.precision)
+        for batch in (256, 512) for threads in (True, False)}
     seconds: dict[tuple[int, bool], list[float]] = {way: [] for way in ways}
     faults: dict[tuple[int, bool], list[tuple[int, float]]] = {way: [] for way in ways}
     for evaluate in ways.values():
