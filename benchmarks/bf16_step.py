@@ -37,7 +37,6 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from fmlpipe.allocator import keep_freed_memory
 from fmlpipe.fl.modelpool import fast_layout
 from fmlpipe.fl.objectives import cross_entropy, kl_to_peer
 from fmlpipe.models.cnn import FedAvgCNN
@@ -163,7 +162,6 @@ def main() -> None:
     if args.batch < 2 or args.steps < 1:
         parser.error(f"--batch must be at least 2 and --steps at least 1 (got {args.batch}, {args.steps})")
     torch.set_num_threads(1)
-    keep_freed_memory()  # as every fmlpipe command does
     x, y = torch.rand(args.batch, 1, 28, 28), torch.randint(0, 10, (args.batch,))
     if args.layout == "channels_last":
         x = x.contiguous(memory_format=torch.channels_last)

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from fmlpipe import __version__
-from fmlpipe.allocator import keep_freed_memory
 from fmlpipe.cli import bench, code_fingerprint, run_stage, stages, ui
 
 app = typer.Typer(
@@ -40,7 +39,6 @@ def root(
         # MLflow's INFO lines (schema migrations) are noise between our own messages. Set before
         # mlflow is imported (it configures its loggers at import); a user's own setting wins.
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    keep_freed_memory()  # faster training steps (fmlpipe.allocator), the same numbers
 
 
 app.command("run-stage")(run_stage.run_stage)

@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from fmlpipe.allocator import keep_freed_memory
 from fmlpipe.config import Params
 from fmlpipe.data.store import PreparedDataset
 from fmlpipe.errors import DataError
@@ -32,7 +31,6 @@ class ShardWorker:
     def __init__(self, index: int, params: Params, algorithm: str, data: tuple[PreparedDataset, Partition] | None,
                  members: Sequence[int], threads: int):
         torch.set_num_threads(threads)  # each client on ``threads`` threads, as the local engines run it
-        keep_freed_memory()  # as the driver's CLI does (fmlpipe.allocator)
         make_deterministic()
         if data is None:
             raise DataError(f"Ray worker {index} got no data from the object store: the driver's copy is gone; "
