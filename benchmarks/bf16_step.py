@@ -14,8 +14,9 @@ are timed in turns in this one process, after 5 warm-up steps each, so that a sh
 drifting load falls on each alike; prints each arm's median milliseconds, its speedup over fp32 and
 its minor page faults a step.
 
-Why the other arms: the cnn's first convolution has one input channel, and a profile once
-suggested that it runs slower in bf16 than in fp32; at batch 10, casting the 2 MiB weight of the
+Why the other arms: the cnn's first convolution has one input channel, and torch.profiler once
+showed it slower in bf16 than in fp32 (oneDNN's own clock says otherwise: ``step_kernels.py``,
+whose docstring says how the profiler misleads here); at batch 10, casting the 2 MiB weight of the
 first linear layer and its gradient costs more than its matrix products; and autocast casts every
 weight to bf16 in each forward and every gradient back to fp32 in each backward, which bf16 weight
 copies written by the optimizer step avoid (the same values: the copy is the cast, and the fp32
