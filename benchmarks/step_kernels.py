@@ -111,14 +111,15 @@ def conv_ms(kernels: list[Kernel], convs: dict[str, nn.Conv2d], steps: int) -> d
     return dict(total)
 
 
-def repeat(step: Callable[[str], None], arm: str, steps: int) -> None:
-    for _ in range(steps):
-        step(arm)
-
-
 def reorder_ms(kernels: list[Kernel], steps: int) -> float:
     """Milliseconds a step that oneDNN spent reordering data and weights between layouts."""
     return sum(k.ms for k in kernels if k.primitive == "reorder") / steps
+
+
+def repeat(step: Callable[[str], None], arm: str, steps: int) -> None:
+    """``steps`` steps of ``arm``."""
+    for _ in range(steps):
+        step(arm)
 
 
 def main() -> None:

@@ -5,7 +5,6 @@ the cnn's convolutions each one ran, from real log lines."""
 from __future__ import annotations
 
 import importlib
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -33,10 +32,7 @@ a line of the program's own output, exec, 1.0
 @pytest.fixture
 def step_kernels(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     monkeypatch.syspath_prepend(str(BENCHMARKS))  # the script imports bf16_step beside it
-    module = importlib.import_module("step_kernels")
-    monkeypatch.delitem(sys.modules, "step_kernels")
-    monkeypatch.delitem(sys.modules, "bf16_step")
-    return module
+    return importlib.import_module("step_kernels")
 
 
 def test_reads_the_exec_lines_only(step_kernels: ModuleType) -> None:
