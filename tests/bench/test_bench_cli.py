@@ -70,9 +70,10 @@ def test_bench_refuses_unknown_settings(tmp_path: Path) -> None:
 @needs_fashion
 def test_bench_other_model_is_measured_without_the_cnn_targets(tmp_path: Path) -> None:
     output, report = small_bench(tmp_path, "--settings", "A", "--engines", "parallel", "--model", "mlp",
-                                 "--repeats", "2")
+                                 "--repeats", "2", "--compile", "off")
     [case, again] = report["cases"]
     assert (case["repeat"], again["repeat"]) == (0, 1) and "(run 2 of 2)" in output
+    assert (case["compile"], case["compile_used"], case["compiled"]) == ("off", "off", False)
     assert case["model"] == "mlp" and case["engine_used"] == "parallel"
     # FML trains two 2NNs: 784*200 + 200*200 + 200*10 multiply-accumulates, 2 FLOPs each, 3 passes.
     assert case["train_flops_per_sample"] == 2 * 3 * 2 * (784 * 200 + 200 * 200 + 200 * 10)
@@ -84,6 +85,28 @@ def test_bench_refuses_unknown_model(tmp_path: Path) -> None:
     result = runner.invoke(app, ["bench", "--model", "vgg", "--json", str(tmp_path / "b.json")])
     assert result.exit_code == 2
     assert "--model='vgg' is not a known model (allowed: mlp, cnn, cnn_same, lenet5, resnet8)" in result.output
+    assert not (tmp_path / "b.json").exists()
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--compile", "off,on", "--engines", "parallel"], "--compile='off,on': on and graphs compile the vectorized "
+                                                       "engine's step, and --engines='parallel' has no vectorized"),
+    (["--compile", "fast"], "--compile='fast': expected a comma-separated list of auto, off, on, graphs"),
+])
+def test_bench_refuses_a_compilation_it_cannot_measure(tmp_path: Path, options: list[str], message: str) -> None:
+    result = runner.invoke(app, ["bench", *options, "--json", str(tmp_path / "b.json")])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_bench_refuses_cuda_graphs_without_cuda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    result = runner.invoke(app, ["bench", "--engines", "vectorized", "--compile", "off,graphs",
+                                 "--json", str(tmp_path / "b.json")])
+    assert result.exit_code == 2
+    assert ("--compile=graphs replays the step as CUDA graphs, and no CUDA device is available (allowed here: auto, "
+            "off, on)") in result.output
     assert not (tmp_path / "b.json").exists()
 
 

@@ -16,7 +16,8 @@ def result(**fields: Any) -> dict[str, Any]:
     """A measured case with ordinary figures, ``fields`` replacing some."""
     base: dict[str, Any] = {
         "setting": "A", "algorithm": "fml", "engine": "parallel", "engine_used": "parallel", "compiled": False,
-        "precision": "fp32", "model": "cnn", "backend": "local", "workers": 1, "repeat": 0, "seconds_per_round": 10.0,
+        "compile": "auto", "compile_used": "off", "device": "cpu", "precision": "fp32", "model": "cnn",
+        "backend": "local", "workers": 1, "repeat": 0, "seconds_per_round": 10.0,
         "train_seconds_per_round": 9.0, "train_samples_per_second": 1000.0, "flops_ratio": 0.6,
         "eval_flops_ratio": 0.6, "eval_share_of_training": 0.1, "peak_rss_bytes": 1024**3,
         "rounds_peak_rss_bytes": 1024**3, "worker_peak_rss_bytes": [], "worker_rounds_peak_rss_bytes": []}
@@ -94,3 +95,22 @@ def test_the_machine_record_names_the_cpu_and_the_flags_that_pick_kernels(tmp_pa
     monkeypatch.setattr(precision, "CPUINFO", tmp_path / "absent")  # not Linux: recorded as unknown
     record = machine()
     assert (record["cpu_model"], record["cpu_flags"]) == ("", [])
+
+
+def test_the_gpu_round_target_is_per_precision_and_compilation_and_the_cpu_one_stays_on_the_cpu() -> None:
+    def gpu(**fields: Any) -> dict[str, Any]:
+        return result(device="cuda:0", engine="vectorized", engine_used="vectorized", **fields)
+
+    eager = gpu(train_seconds_per_round=7.35)
+    graphs = gpu(compile="graphs", compile_used="graphs", compiled=True, train_seconds_per_round=0.8)
+    bf16 = gpu(precision="bf16", compile="on", compile_used="on", compiled=True, train_seconds_per_round=0.9)
+    checks = named(targets([eager, graphs, bf16]), "A on the GPU")
+    by_engine = {(c["engine"], c["target"]): (c["value"], c["met"]) for c in checks}
+    assert by_engine == {
+        ("vectorized", "A on the GPU, fp32: FML training s/round <= 1"): (7.35, False),
+        ("vectorized+graphs", "A on the GPU, fp32: FML training s/round <= 1"): (0.8, True),
+        ("vectorized+compile", "A on the GPU, bf16: FML training s/round <= 1"): (0.9, True),
+    }
+    assert named(targets([eager]), "A: FML training s/round <= 30") == []  # the 2-core CPU's target
+    assert named(targets([result()]), "A on the GPU") == []
+    assert len(named(targets([result()]), "A: FML training s/round <= 30")) == 1

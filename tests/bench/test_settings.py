@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fmlpipe.bench.settings import cases
+from tests.conftest import REPO
 
 
 def test_each_cases_precisions_and_backends_run_back_to_back() -> None:
@@ -19,3 +20,16 @@ def test_repeats_run_a_cases_variants_in_turns() -> None:
     order = [(c.setting, c.repeat, c.precision) for c in found]
     assert order == [("B", 0, "fp32"), ("B", 0, "bf16"), ("B", 1, "fp32"), ("B", 1, "bf16"),
                      ("A", 0, "fp32"), ("A", 0, "bf16"), ("A", 1, "fp32"), ("A", 1, "bf16")]
+
+
+def test_compilations_vary_the_vectorized_cases_alone_and_reach_their_params() -> None:
+    found = cases(["A"], ["parallel", "vectorized"], rounds=2, data_fraction=1.0, precisions=("fp32", "bf16"),
+                  compiles=("off", "on"))
+    order = [(c.engine, c.compile, c.precision) for c in found]
+    assert order == [("parallel", "off", "fp32"), ("parallel", "off", "bf16"),
+                     ("vectorized", "off", "fp32"), ("vectorized", "off", "bf16"),
+                     ("vectorized", "on", "fp32"), ("vectorized", "on", "bf16")]
+    assert [c.params().federation.compile for c in found] == [c.compile for c in found]
+    [default] = cases(["default"], ["vectorized"], rounds=2, data_fraction=1.0, compiles=("graphs",),
+                      params_file=str(REPO / "params.yaml"))[:1]
+    assert default.params().federation.compile == "graphs"

@@ -85,4 +85,4 @@ def make_run(name: str, model: str, fed: FederationParams, engine: str, data: Fe
     cls = ALGORITHMS[name]
     roster = replace(Roster.uniform(model, model, data.num_clients, CLASSES), private_heads=cls.private_heads)
     alg = cls(SimContext(data, fed, roster, 0), params or section(name))
-    return FakeRun(alg, LocalBackend(alg, EngineChoice(engine, compiled).build(pool), pool), pool)
+    return FakeRun(alg, LocalBackend(alg, EngineChoice(engine, "on" if compiled else "off").build(pool), pool), pool)

@@ -124,7 +124,7 @@ def test_a_client_out_of_data_is_not_touched_by_the_padded_steps() -> None:
         personal = [alg.initial_personal(cid, run.pool) for cid in plan.cids]
         stacks = [{n: torch.stack([p[n] for p in personal]) for n in personal[0] if "/" not in n},
                   {n: t.unsqueeze(0).repeat(k, *[1] * t.dim()) for n, t in global_state.items()}]
-        step = step_function(alg.objective, [run.pool.get(slot.role) for slot in alg.slots], compiled=False)
+        step = step_function(alg.objective, [run.pool.get(slot.role) for slot in alg.slots])
         train_chunk(step, stacks, plan, alg.ctx.data.train_x, alg.ctx.data.train_y, settings, fed.optimizer.lr,
                     global_state, alg.round_values(1, 1))
         states.append([{n: t[-1] for n, t in stack.items()} for stack in stacks])

@@ -101,6 +101,7 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
         **case.to_dict(),
         "engine_used": run.engine.name,
         "compiled": run.engine.compiled,
+        "compile_used": run.engine.compile,  # off | on | graphs, where "compile" is what the case asked
         "device": str(device),
         "threads": torch.get_num_threads(),
         "participants": count,

@@ -12,6 +12,7 @@ from fmlpipe.config import Params, load_params, parse_params
 SETTINGS = ("A", "B", "scale", "default")
 ENGINES = ("sequential", "parallel", "vectorized")
 PRECISIONS = ("fp32", "bf16")
+COMPILES = ("auto", "off", "on", "graphs")  # federation.compile
 BACKENDS = ("local", "ray")
 
 
@@ -30,6 +31,7 @@ class Case:
     rounds: int
     model: str = "cnn"  # every model of the case (the targets are the cnn's)
     precision: str = "fp32"  # fp32 | bf16 (``federation.precision``)
+    compile: str = "auto"  # auto | off | on | graphs (``federation.compile``)
     params_file: str | None = None  # the ``default`` setting: the project's params file
     backend: str = "local"  # local | ray (``execution.backend``)
     workers: int = 1  # ray: worker actors of one CPU each (``execution.workers``)
@@ -52,23 +54,25 @@ class Case:
 def cases(settings: list[str], engines: list[str], rounds: int, data_fraction: float,
           clients: int = 20, scale_clients: int = 1000, model: str = "cnn", precisions: tuple[str, ...] = ("fp32",),
           params_file: str = "params.yaml", backends: tuple[str, ...] = ("local",), workers: int = 2,
-          repeats: int = 1) -> list[Case]:
+          repeats: int = 1, compiles: tuple[str, ...] = ("auto",)) -> list[Case]:
     """Setting A (FML, batch 10) and B (batch 64): ``clients`` Dirichlet(0.1) clients, all
     every round. Scale: ``scale_clients`` clients of two label shards each (Dirichlet(0.1)
     leaves some of 1,000 clients empty), 10% per round, FedAvg and FML; and a reference with a
     tenth of the clients (on a tenth of the data, so clients are as large), all per round: the
     same participants, a tenth of the total. ``model``: the architecture of every model. Default:
     one case per algorithm of ``params_file`` (its data, clients, models and budget; ``rounds``
-    rounds). Every case once per precision in ``precisions`` and backend in ``backends`` (the
-    Ray backend with ``workers`` one-CPU workers, each running the case's engine). The variants
-    of one case run one after another, so that the ratios the report takes between them (bf16
-    over fp32, Ray over local) are of runs minutes apart rather than the whole benchmark apart:
-    the load of a shared machine drifts. With ``repeats`` above 1 the variants run in turns that
+    rounds). Every case once per precision in ``precisions``, compilation in ``compiles`` and
+    backend in ``backends`` (the Ray backend with ``workers`` one-CPU workers, each running the
+    case's engine). The variants of one case run one after another, so that the ratios the report
+    takes between them (bf16 over fp32, Ray over local) are of runs minutes apart rather than the
+    whole benchmark apart: the load of a shared machine drifts. ``on`` and ``graphs`` compile the
+    vectorized engine's step and apply to its cases alone. With ``repeats`` above 1 the variants run in turns that
     many times (fp32, bf16, fp32, bf16, ...), each turn numbered by ``repeat``."""
     found = _cases(settings, engines, rounds, data_fraction, clients, scale_clients, model, params_file)
-    return [replace(case, precision=precision, backend=backend, workers=workers if backend == "ray" else 1,
-                    repeat=repeat)
-            for case in found for repeat in range(repeats) for backend in backends for precision in precisions]
+    return [replace(case, precision=precision, compile=compile, backend=backend,
+                    workers=workers if backend == "ray" else 1, repeat=repeat)
+            for case in found for repeat in range(repeats) for backend in backends for compile in compiles
+            for precision in precisions if compile in ("auto", "off") or case.engine == "vectorized"]
 
 
 def _cases(settings: list[str], engines: list[str], rounds: int, data_fraction: float, clients: int,
@@ -104,7 +108,7 @@ def _project_params(case: Case) -> Params:
     assert case.params_file is not None
     params = load_params(case.params_file)
     fed = params.federation.model_copy(update={"engine": case.engine, "precision": case.precision,
-                                               "rounds": case.rounds, "eval_every": 1})
+                                               "compile": case.compile, "rounds": case.rounds, "eval_every": 1})
     tracking = params.tracking.model_copy(update={"enabled": False})
     execution = params.execution.model_copy(update=_execution(case))
     return params.model_copy(update={"federation": fed, "tracking": tracking, "execution": execution})
@@ -129,7 +133,7 @@ def _raw_params(case: Case) -> dict[str, Any]:
             "local_steps": None, "batch_size": case.batch_size, "eval_every": 1, "aggregation": "weighted",
             "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005, "state": "persistent"},
             "lr_schedule": {"name": "constant", "step_rounds": 10, "gamma": 0.1},
-            "grad_clip": None, "engine": case.engine, "precision": case.precision,
+            "grad_clip": None, "engine": case.engine, "precision": case.precision, "compile": case.compile,
         },
         "models": {"global": case.model, "local": case.model, "local_cycle": [], "local_overrides": {}},
         "tasks": {"label_maps": {}, "cycle": [], "overrides": {}},

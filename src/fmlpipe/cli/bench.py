@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from fmlpipe.bench.settings import BACKENDS, ENGINES, PRECISIONS, SETTINGS, cases
+from fmlpipe.bench.settings import BACKENDS, COMPILES, ENGINES, PRECISIONS, SETTINGS, cases
 from fmlpipe.cli.errors import reported
 from fmlpipe.errors import ParamsError
 
@@ -25,7 +25,8 @@ def _names(value: str, allowed: tuple[str, ...], option: str) -> list[str]:
 def _progress(r: dict[str, Any], repeats: int) -> str:
     """The line printed as a case finishes."""
     run = f" (run {r['repeat'] + 1} of {repeats})" if repeats > 1 else ""
-    return (f"{r['setting']} {r['algorithm']} {r['backend']} {r['engine']} {r['precision']}{run}: "
+    compiled = f" compile={r['compile']}" if r["compile"] != "auto" else ""
+    return (f"{r['setting']} {r['algorithm']} {r['backend']} {r['engine']} {r['precision']}{compiled}{run}: "
             f"{r['train_seconds_per_round']:.2f} s/round training")
 
 
@@ -58,6 +59,10 @@ def bench(
     precision: Annotated[str, typer.Option(
         "--precision", help="Comma-separated precisions to measure every case in: fp32, bf16 (bf16 needs native "
                             "bf16 hardware).")] = "fp32",
+    compile: Annotated[str, typer.Option(
+        "--compile", help="Comma-separated federation.compile values to measure every case with: auto, off, on "
+                          "(torch.compile the vectorized engine's step), graphs (on, replayed as CUDA graphs; "
+                          "CUDA only). on and graphs need --engines vectorized.")] = "auto",
     params: Annotated[Path, typer.Option("--params", help="default setting: the project's params file.")]
         = Path("params.yaml"),
     backends: Annotated[str, typer.Option(
@@ -74,6 +79,8 @@ def bench(
     and each Ray worker's); print a table and the targets, write JSON."""
     # Imported here: they load torch and torchvision, which every other command (and the
     # start of `fmlpipe run-stage`, which DVC pays once per stage) would otherwise wait for.
+    import torch
+
     from fmlpipe.bench.report import TARGET_MODEL, machine, table, targets, targets_table
     from fmlpipe.bench.runner import run_all
     from fmlpipe.models.registry import MODELS
@@ -87,10 +94,17 @@ def bench(
         if "default" in chosen and not params.is_file():
             raise ParamsError(f"--params {params}: not found (the default setting measures that params file's "
                               "pipeline)")
+        compiles = tuple(_names(compile, COMPILES, "--compile"))
+        if {"on", "graphs"} & set(compiles) and "vectorized" not in _names(engines, ENGINES, "--engines"):
+            raise ParamsError(f"--compile={compile!r}: on and graphs compile the vectorized engine's step, and "
+                              f"--engines={engines!r} has no vectorized")
+        if "graphs" in compiles and not torch.cuda.is_available():
+            raise ParamsError("--compile=graphs replays the step as CUDA graphs, and no CUDA device is available "
+                              "(allowed here: auto, off, on)")
         todo = cases(chosen, _names(engines, ENGINES, "--engines"), rounds, data_fraction, clients, scale_clients,
                      model, tuple(_names(precision, PRECISIONS, "--precision")), str(params),
-                     tuple(_names(backends, BACKENDS, "--backends")), workers, repeats)
-        console = Console(width=220)  # the table has 17 columns; a pipe or a log must not squeeze it
+                     tuple(_names(backends, BACKENDS, "--backends")), workers, repeats, compiles)
+        console = Console(width=240)  # the table has 19 columns; a pipe or a log must not squeeze it
         results = run_all(todo, on_result=lambda r: console.print(_progress(r, repeats)))
         checks = targets(results)
         console.print(table(results))

@@ -81,6 +81,9 @@ class FederationParams(Section):
     grad_clip: float | None = Field(gt=0.0)
     engine: Literal["auto", "sequential", "parallel", "vectorized"]
     precision: Literal["fp32", "bf16"]  # bf16: autocast forward passes where the hardware has native bf16
+    # torch.compile the vectorized engine's step: auto (fmlpipe.fl.engines.choose_engine) | off | on | graphs
+    # (on, replayed as CUDA graphs)
+    compile: Literal["auto", "off", "on", "graphs"]
 
     @model_validator(mode="after")
     def _clients_per_round(self) -> FederationParams:

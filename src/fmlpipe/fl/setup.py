@@ -61,5 +61,5 @@ def build_run(params: Params, data: FederatedData, device: torch.device, cls: ty
     models = {KEYS[role]: (roster.key(role, 0).arch, first[role]) for role in cls.roles}
     alg = cls(SimContext(data, fed, roster, params.base.seed), section)
     flops = round_train_flops(data, fed, [first[slot.role] for slot in cls.slots])
-    engine = choose_engine(fed.engine, alg, models, device, flops, roster.mixed)
+    engine = choose_engine(fed.engine, alg, models, device, flops, roster.mixed, fed.compile)
     return Run(alg, LocalBackend(alg, engine.build(pool), pool, members), pool, engine)

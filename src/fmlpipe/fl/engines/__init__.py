@@ -31,9 +31,11 @@ ENGINES: dict[str, type[Sequential] | type[Parallel] | type[Vectorized]] = {
     cls.name: cls for cls in (Sequential, Parallel, Vectorized)
 }
 
-# An explicit ``vectorized`` on CPU is torch.compile'd when a round trains at least this many
-# FLOPs (about 10 s eager on 2 cores) and the run has more than one round: compiling takes
-# minutes for the first round, which only long runs repay.
+# ``federation.compile: auto``: an explicit ``vectorized`` on CPU is torch.compile'd when a round
+# trains at least this many FLOPs (about 10 s eager on 2 cores) and the run has more than one
+# round: compiling takes minutes for the first round, which only long runs repay. On CUDA auto
+# stays eager, the only way it has been measured there (the H100 figures below); ``on`` and
+# ``graphs`` (CUDA graphs) are there to measure it: ``fmlpipe bench --compile off,on,graphs``.
 COMPILE_MIN_ROUND_FLOPS = 1e12
 # ``auto``, from ``fmlpipe bench --rounds 2`` (FML, 20 clients, training seconds per round,
 # sequential / parallel / vectorized):
@@ -49,12 +51,16 @@ COMPILE_MIN_ROUND_FLOPS = 1e12
 @dataclass(frozen=True)
 class EngineChoice:
     name: str  # a key of ENGINES
-    compiled: bool = False  # vectorized: torch.compile the step
+    compile: str = "off"  # vectorized: off | on (torch.compile the step) | graphs (and replay it as CUDA graphs)
+
+    @property
+    def compiled(self) -> bool:
+        return self.compile != "off"
 
     def build(self, pool: ModelPool) -> Engine:
         """The engine, over the models of ``pool``."""
         if self.name == Vectorized.name:
-            return Vectorized(pool, self.compiled)
+            return Vectorized(pool, self.compile)
         return ENGINES[self.name](pool)
 
 
@@ -84,24 +90,39 @@ def one_at_a_time(device: torch.device) -> EngineChoice:
 
 
 def choose_engine(requested: str, alg: Algorithm, models: Mapping[str, tuple[str, nn.Module]],
-                  device: torch.device, round_flops: float, mixed: str | None = None) -> EngineChoice:
-    """The engine for a run; ``round_flops``: training FLOPs of a round (:func:`round_train_flops`).
-    An engine that cannot run the algorithm is refused in one line naming why."""
+                  device: torch.device, round_flops: float, mixed: str | None = None,
+                  compile: str = "auto") -> EngineChoice:
+    """The engine for a run; ``round_flops``: training FLOPs of a round (:func:`round_train_flops`);
+    ``compile``: ``federation.compile``. An engine that cannot run the algorithm, or a compilation
+    that cannot be had, is refused in one line naming why."""
     if requested != "auto" and requested not in ENGINES:
         raise ParamsError(f"federation.engine={requested!r} is not an engine (allowed: auto, {', '.join(ENGINES)})")
+    asked = compile in ("on", "graphs")  # only the vectorized engine compiles: an explicit ask wants it
+    if compile == "graphs" and device.type != "cuda":
+        raise ParamsError(f"federation.compile='graphs' replays the step as CUDA graphs, and this run is on "
+                          f"{device.type} (allowed here: auto, off, on)")
     if requested in (Sequential.name, Parallel.name):
+        if asked:
+            raise ParamsError(f"federation.compile={compile!r} compiles the vectorized engine's step, and "
+                              f"federation.engine={requested!r} runs eagerly (allowed with it: auto, off)")
         return EngineChoice(requested)
     reason = not_vectorizable(alg, models, mixed)
     if reason is not None:
         if requested == Vectorized.name:
             raise ParamsError(f"federation.engine='vectorized' cannot {reason} "
                               f"(allowed for it: auto, {Sequential.name} or {Parallel.name})")
+        if asked:
+            raise ParamsError(f"federation.compile={compile!r} needs the vectorized engine, which cannot {reason} "
+                              "(allowed here: auto, off)")
         return one_at_a_time(device)
+    if asked:
+        return EngineChoice(Vectorized.name, compile)
     if device.type == "cuda":
         return EngineChoice(Vectorized.name)
     if requested == Vectorized.name:
         rounds = alg.ctx.federation.rounds
-        return EngineChoice(Vectorized.name, rounds >= 2 and round_flops >= COMPILE_MIN_ROUND_FLOPS)
+        worth = compile == "auto" and rounds >= 2 and round_flops >= COMPILE_MIN_ROUND_FLOPS
+        return EngineChoice(Vectorized.name, "on" if worth else "off")
     return one_at_a_time(device)
 
 

@@ -6,10 +6,12 @@ every active client's gradient of the algorithm's own ``objective`` at once with
 trained in chunks whose optimizer state fits :data:`CHUNK_BYTES`, so the memory in use follows
 the participating clients, not the total.
 
-With ``compiled`` (``fl.engine.choose_engine``) the step is ``torch.compile``d, which fuses the
-memory-bound work around each convolution (bias, ReLU, pooling and their gradients): 1.4-1.5x
-on a 2-core CPU with the cnn at batch 10. vmap fixes the number of clients in a graph, so the
-active clients of a step are split into power-of-two groups: at most log2(chunk) + 1 graphs.
+With ``compile`` ``on`` (``federation.compile``, ``fl.engines.choose_engine``) the step is
+``torch.compile``d, which fuses the memory-bound work around each convolution (bias, ReLU, pooling
+and their gradients): 1.4-1.5x on a 2-core CPU with the cnn at batch 10. ``graphs`` also replays
+each compiled step as a CUDA graph (torch.compile's ``reduce-overhead`` mode), one launch for the
+whole step instead of one per kernel. vmap fixes the number of clients in a graph, so the active
+clients of a step are split into power-of-two groups: at most log2(chunk) + 1 graphs.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ CHUNK_BYTES = {"cpu": 256 << 20, "cuda": 8 << 30}  # stacked weights + gradients
 # activations outgrow the caches (measured with the cnn at batch 10: 8 clients per call 107
 # GFLOP/s, 20 clients 88); on a GPU, larger calls keep the device busy.
 CHUNK_SAMPLES = {"cpu": 40, "cuda": 1 << 16}
+# ``federation.compile`` -> torch.compile's mode
+COMPILE_MODES = {"on": "default", "graphs": "reduce-overhead"}
 
 Stacked = dict[str, torch.Tensor]
 Step = Callable[..., tuple[tuple[Stacked, ...], torch.Tensor]]
@@ -55,8 +59,8 @@ class Vectorized:
 
     name: ClassVar[str] = "vectorized"
 
-    def __init__(self, pool: ModelPool, compiled: bool = False):
-        self.pool, self.compiled = pool, compiled
+    def __init__(self, pool: ModelPool, compile: str = "off"):
+        self.pool, self.compile = pool, compile
         self.steps: dict[str, Step] = {}  # per algorithm (and round values' names): compiled once
 
     def train(self, alg: Algorithm, tasks: Tasks) -> Iterator[ClientResult]:
@@ -66,7 +70,7 @@ class Vectorized:
         for module in modules:
             module.train()
         if alg.name not in self.steps:
-            self.steps[alg.name] = step_function(alg.objective, modules, self.compiled, settings.precision)
+            self.steps[alg.name] = step_function(alg.objective, modules, self.compile, settings.precision)
         size = chunk_size(modules, settings, self.pool.device, len(tasks))
         for chunk in _chunks(tasks.largest_first(alg), size):
             yield from self._train_chunk(alg, chunk, modules, settings)
@@ -91,7 +95,7 @@ class Vectorized:
             states.append(_moments(stack, kept, [p.optim.get(slot.name, {}) for p in parts]))
             kept_names.append(kept)
         sums = train_chunk(self.steps[alg.name], stacks, plan, ctx.data.train_x, ctx.data.train_y, settings,
-                           first.lr, first.global_state, first.values, self.compiled, states)
+                           first.lr, first.global_state, first.values, self.compile, states)
         means = (sums / torch.tensor(plan.steps, device=sums.device).clamp_min(1)[:, None]).tolist()
         for i, task in enumerate(ordered):
             losses = {slot.name: means[i][j] for j, slot in enumerate(alg.slots)} if plan.steps[i] else {}
@@ -167,8 +171,9 @@ def _result(alg: Algorithm, task: ClientTask, parts: Parts, i: int, stacks: Sequ
 
 
 def step_function(objective: Callable[..., tuple[torch.Tensor, tuple[torch.Tensor, ...]]],
-                  modules: Sequence[nn.Module], compiled: bool, precision: str = "fp32") -> Step:
-    """Every client's gradient of ``objective`` (``Algorithm.objective``) in one call."""
+                  modules: Sequence[nn.Module], compile: str = "off", precision: str = "fp32") -> Step:
+    """Every client's gradient of ``objective`` (``Algorithm.objective``) in one call, compiled
+    as ``compile`` says (off, on, graphs)."""
 
     def loss(params: tuple[Stacked, ...], xb: torch.Tensor, yb: torch.Tensor, wb: torch.Tensor,
              anchor: State | None, values: Mapping[str, float]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -178,26 +183,28 @@ def step_function(objective: Callable[..., tuple[torch.Tensor, tuple[torch.Tenso
         return total, torch.stack(parts)
 
     step = vmap(grad(loss, has_aux=True), in_dims=(0, 0, 0, 0, None, None))
-    if not compiled:
+    if compile == "off":
         return step
     before_compile()
-    return torch.compile(step)
+    return torch.compile(step, mode=COMPILE_MODES[compile])
 
 
 def train_chunk(step: Step, stacks: Sequence[Stacked], plan: BatchPlan, x: torch.Tensor, y: torch.Tensor,
                 settings: LocalSettings, lr: float, anchor: State | None, values: Mapping[str, float],
-                compiled: bool = False,
+                compile: str = "off",
                 states: Sequence[list[list[torch.Tensor]] | None] | None = None) -> torch.Tensor:
-    """Train the stacked states in place along ``plan``, each slot's optimizer starting from
-    ``states[slot]`` (None: fresh; updated in place); returns each client's summed recorded
-    loss per slot, [K, slots]."""
+    """Train the stacked states in place along ``plan`` with ``step`` (compiled as ``compile``
+    says), each slot's optimizer starting from ``states[slot]`` (None: fresh; updated in place);
+    returns each client's summed recorded loss per slot, [K, slots]."""
     states = states or [None] * len(stacks)
     optimizers = [StackedOptimizer(list(stack.values()), settings.optimizer, lr, state)
                   for stack, state in zip(stacks, states)]
     sums = torch.zeros(len(plan.cids), len(stacks), device=x.device)
     for t, active in enumerate(plan.active()):
+        if compile == "graphs":  # the last step's outputs are spent: their graph memory may be reused
+            torch.compiler.cudagraph_mark_step_begin()  # type: ignore[no-untyped-call]  # unannotated in torch
         pieces = []
-        for lo, hi in _groups(active, compiled):
+        for lo, hi in _groups(active, compile != "off"):
             rows = plan.rows[t, lo:hi]
             views = tuple({name: v[lo:hi] for name, v in stack.items()} for stack in stacks)
             pieces.append(step(views, x[rows], y[rows], plan.weight[t, lo:hi], anchor, values))
