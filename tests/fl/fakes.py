@@ -80,9 +80,9 @@ class FakeRun:
 
 
 def make_run(name: str, model: str, fed: FederationParams, engine: str, data: FederatedData,
-             params: Section | None = None, compiled: bool = False) -> FakeRun:
+             params: Section | None = None, compile: str = "off") -> FakeRun:
     pool = ModelPool({GLOBAL: model, LOCAL: model}, SHAPE, CLASSES, torch.device("cpu"))
     cls = ALGORITHMS[name]
     roster = replace(Roster.uniform(model, model, data.num_clients, CLASSES), private_heads=cls.private_heads)
     alg = cls(SimContext(data, fed, roster, 0), params or section(name))
-    return FakeRun(alg, LocalBackend(alg, EngineChoice(engine, "on" if compiled else "off").build(pool), pool), pool)
+    return FakeRun(alg, LocalBackend(alg, EngineChoice(engine, compile).build(pool), pool), pool)
