@@ -31,7 +31,9 @@ def test_personal_models_many_at_a_time(alone: int, monkeypatch: pytest.MonkeyPa
     for cid in range(data.num_clients):  # distinct models per client
         personal.put(cid, {k: v * (1 + cid) for k, v in personal.get(cid).items()})
     expected = [run.personal_accuracy(cid) for cid in range(data.num_clients)]
-    run.backend.engine = Vectorized(run.pool)
+    engine = run.backend.engine = Vectorized(run.pool)
+    assert run.backend.evaluate(1, None) == expected  # on CPU: one client at a time, over the cores
+    engine.evaluate = engine.evaluate_stacked  # type: ignore[method-assign]  # CUDA's grouped evaluation
     assert run.backend.evaluate(1, None) == expected
 
 

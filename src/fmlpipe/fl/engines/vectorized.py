@@ -29,6 +29,7 @@ from fmlpipe.fl.algorithms.base import Algorithm
 from fmlpipe.fl.device import before_compile
 from fmlpipe.fl.engines.base import EvalTasks, Tasks
 from fmlpipe.fl.engines.batch_plan import BatchPlan, plan_round
+from fmlpipe.fl.engines.parallel import Parallel
 from fmlpipe.fl.engines.stacked_eval import EVAL_CLIENTS, stacked_hits
 from fmlpipe.fl.engines.stacked_optim import StackedOptimizer, clip_per_client
 from fmlpipe.fl.heads import share
@@ -62,6 +63,7 @@ class Vectorized:
     def __init__(self, pool: ModelPool, compile: str = "off"):
         self.pool, self.compile = pool, compile
         self.steps: dict[str, Step] = {}  # per algorithm (and round values' names): compiled once
+        self.one_by_one: Parallel | None = None  # evaluates on CPU (``evaluate``), its workers kept
 
     def train(self, alg: Algorithm, tasks: Tasks) -> Iterator[ClientResult]:
         ctx = alg.ctx
@@ -105,7 +107,20 @@ class Vectorized:
             yield _result(alg, task, parts[i], i, stacks, states, kept_names, losses)
 
     def evaluate(self, alg: Algorithm, tasks: EvalTasks) -> Iterator[tuple[int, float]]:
-        """Personalized models grouped by architecture and task, :data:`EVAL_CLIENTS` at a time."""
+        """Personalized models grouped by architecture and task, :data:`EVAL_CLIENTS` at a time
+        (CUDA); on CPU one client at a time, the clients spread over a worker per core, as the
+        parallel engine evaluates them. vmap turns a stack of convolutions into one grouped
+        convolution, which the CPU runs slowly: with the cnn in setting A on 30% of the data
+        (2 cores), the grouped evaluation of 20 personalized models took 0.67-0.96 s, one client
+        at a time 0.19-0.21 s."""
+        if self.pool.device.type == "cpu":
+            if self.one_by_one is None:
+                self.one_by_one = Parallel(self.pool)
+            return self.one_by_one.evaluate(alg, tasks)
+        return self.evaluate_stacked(alg, tasks)
+
+    def evaluate_stacked(self, alg: Algorithm, tasks: EvalTasks) -> Iterator[tuple[int, float]]:
+        """The grouped evaluation, on any device (CUDA's; tested on CPU)."""
         ctx = alg.ctx
         groups: dict[tuple[ModelKey, str], list[tuple[int, State]]] = {}
         for task in tasks.largest_first(alg):
