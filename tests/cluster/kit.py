@@ -62,8 +62,10 @@ RAY_TEST_ENV: dict[str, str] = {
     "RAY_AUTH_TOKEN": _TOKEN,
     "RAY_USAGE_STATS_ENABLED": "0",
     # Bound a driver's connection attempt (Ray's default: 20 tries x ~41 s each, ~14 min).
-    # One try costs ~ 2 x rpc_connect + py_gcs_connect + 1 s; these give a ~10 s ceiling.
-    "RAY_gcs_server_port_wait_time_s": "1",  # python-side tries (~1 s apart); default 20
+    # One try costs ~ 2 x rpc_connect + py_gcs_connect + 1 s.
+    # Python-side tries (~1 s apart; default 20), and also how long a starting head waits for its
+    # GCS to publish its port (default 30 s): at 1 a local start once timed out on a 2-core machine.
+    "RAY_gcs_server_port_wait_time_s": "10",
     "RAY_py_gcs_connect_timeout_s": "5",  # per-try cluster-id wait (default 30)
     "RAY_gcs_rpc_server_connect_timeout_s": "2",  # gRPC channel connect wait (default 5)
 }

@@ -23,10 +23,14 @@ from fmlpipe.errors import FmlpipeError, ParamsError
 
 # Ray's connection attempts, bounded to about 10 s (its defaults retry for minutes).
 BOUNDS = {
-    "RAY_gcs_server_port_wait_time_s": "1",
     "RAY_py_gcs_connect_timeout_s": "5",
     "RAY_gcs_rpc_server_connect_timeout_s": "2",
 }
+# Joining an address: Ray's Python side tries its GCS about once a second, this many times
+# (default 20). The same variable is also how long a local start waits for its new GCS to
+# publish its port (default 30 s), so it is set around joining alone: at 1 s a local start
+# failed once on this project's 2-core machine ("Timed out waiting for file .../gcs_server_port").
+JOIN_TRIES = {"RAY_gcs_server_port_wait_time_s": "1"}
 QUIET = {"RAY_USAGE_STATS_ENABLED": "0"}
 LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # keep 127.0.0.1 as the node address
 TCP_TIMEOUT = 3.0
@@ -67,6 +71,18 @@ def is_loopback(host: str) -> bool:
 def _setdefault(values: Mapping[str, str]) -> None:
     for key, value in values.items():
         os.environ.setdefault(key, value)
+
+
+@contextlib.contextmanager
+def _unless_set(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` in the environment for the body, where the user has not set them."""
+    added = [key for key in values if key not in os.environ]
+    os.environ.update({key: values[key] for key in added})
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
 
 
 @contextlib.contextmanager
@@ -112,7 +128,7 @@ def connect(address: str | None, cpus: float, gpus: float, env: Mapping[str, str
         _setdefault(LOOPBACK)
         _apply_loopback()
     try:
-        with _stderr_to_devnull():
+        with _stderr_to_devnull(), _unless_set(JOIN_TRIES):
             ray.init(address=target, log_to_driver=False, logging_level=logging.ERROR)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
