@@ -66,8 +66,8 @@ def cases(settings: list[str], engines: list[str], rounds: int, data_fraction: f
     case's engine). The variants of one case run one after another, so that the ratios the report
     takes between them (bf16 over fp32, Ray over local) are of runs minutes apart rather than the
     whole benchmark apart: the load of a shared machine drifts. ``on`` and ``graphs`` compile the
-    vectorized engine's step and apply to its cases alone. With ``repeats`` above 1 the variants run in turns that
-    many times (fp32, bf16, fp32, bf16, ...), each turn numbered by ``repeat``."""
+    vectorized engine's step and apply to its cases alone. With ``repeats`` above 1 the variants
+    run in turns that many times (fp32, bf16, fp32, bf16, ...), each turn numbered by ``repeat``."""
     found = _cases(settings, engines, rounds, data_fraction, clients, scale_clients, model, params_file)
     return [replace(case, precision=precision, compile=compile, backend=backend,
                     workers=workers if backend == "ray" else 1, repeat=repeat)
