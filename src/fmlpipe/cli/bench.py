@@ -94,14 +94,15 @@ def bench(
         if "default" in chosen and not params.is_file():
             raise ParamsError(f"--params {params}: not found (the default setting measures that params file's "
                               "pipeline)")
+        measured = _names(engines, ENGINES, "--engines")
         compiles = tuple(_names(compile, COMPILES, "--compile"))
-        if {"on", "graphs"} & set(compiles) and "vectorized" not in _names(engines, ENGINES, "--engines"):
+        if {"on", "graphs"} & set(compiles) and "vectorized" not in measured:
             raise ParamsError(f"--compile={compile!r}: on and graphs compile the vectorized engine's step, and "
                               f"--engines={engines!r} has no vectorized")
         if "graphs" in compiles and not torch.cuda.is_available():
             raise ParamsError("--compile=graphs replays the step as CUDA graphs, and no CUDA device is available "
                               "(allowed here: auto, off, on)")
-        todo = cases(chosen, _names(engines, ENGINES, "--engines"), rounds, data_fraction, clients, scale_clients,
+        todo = cases(chosen, measured, rounds, data_fraction, clients, scale_clients,
                      model, tuple(_names(precision, PRECISIONS, "--precision")), str(params),
                      tuple(_names(backends, BACKENDS, "--backends")), workers, repeats, compiles)
         console = Console(width=240)  # the table has 19 columns; a pipe or a log must not squeeze it
