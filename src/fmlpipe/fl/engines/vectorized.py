@@ -112,7 +112,7 @@ class Vectorized:
         parallel engine evaluates them. vmap turns a stack of convolutions into one grouped
         convolution, which the CPU runs slowly: with the cnn in setting A on 30% of the data
         (2 cores), the grouped evaluation of 20 personalized models took 0.67-0.96 s, one client
-        at a time 0.19-0.21 s."""
+        at a time 0.15-0.21 s."""
         if self.pool.device.type == "cpu":
             if self.one_by_one is None:
                 self.one_by_one = Parallel(self.pool)
