@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from fmlpipe.codehash import closure, find_modules, fingerprint, imports, semantic_hash, stage_fingerprints
+from fmlpipe.stages import STAGES
 
 TOY = {
     "toy/__init__.py": '"""A toy package."""\n',
@@ -106,17 +107,22 @@ def test_fingerprint_lists_each_module_and_data_file(toy: dict[str, Path]) -> No
     (toy["toy"].parent / "kernel.c").write_text("int one(void) { return 2; }\n")
     kernel = fingerprint("deep", ["toy.sub.deep"], toy, data_files=data).lines["toy/kernel.c"]
     assert kernel != fp.lines["toy/kernel.c"]
+    (toy["toy"].parent / "kernel.c").unlink()  # a wheel without the kernel's source
+    assert fingerprint("deep", ["toy.sub.deep"], toy, data_files=data).lines["toy/kernel.c"] == "absent"
 
 
 def test_every_stage_of_fmlpipe_runs_the_cli_and_only_its_own_stage_code() -> None:
-    stages = {name: set(fp.lines) for name, fp in stage_fingerprints().items()}
+    listed = stage_fingerprints({name: stage.modules for name, stage in STAGES.items()})
+    stages = {name: set(fp.lines) for name, fp in listed.items()}
     for modules in stages.values():
         assert {"fmlpipe.cli.run_stage", "fmlpipe.stages", "fmlpipe.io", "fmlpipe.config.schema"} <= modules
-        assert "fmlpipe.codehash" not in modules and "fmlpipe.bench.runner" not in modules
+        assert "fmlpipe.bench.runner" not in modules
         # the CLI package imports every command: their code does not run in a stage
         assert not {"fmlpipe.cli.bench", "fmlpipe.bench.settings", "fmlpipe.cli.ui"} & modules
     assert {"fmlpipe.fl.engines.parallel", "fmlpipe.metrics", "fmlpipe.train.stage",
             "fmlpipe/models/_pool_relu.c"} <= stages["train"]
+    # train records its own fingerprint in its checkpoints
+    assert {name for name, modules in stages.items() if "fmlpipe.codehash" in modules} == {"train"}
     with_evaluate = {name for name, modules in stages.items() if "fmlpipe.evaluate.stage" in modules}
     assert with_evaluate == {"evaluate", "summarize"}  # summarize reads runs through evaluate's code
     with_engines = {name for name, modules in stages.items() if "fmlpipe.fl.engines.parallel" in modules}

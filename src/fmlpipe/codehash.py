@@ -146,14 +146,15 @@ def semantic_hash(source: str, filename: str = "<source>") -> str:
 def fingerprint(name: str, entries: Iterable[str], modules: Mapping[str, Path], dispatchers: Iterable[str] = (),
                 data_files: Mapping[str, Iterable[str]] | None = None) -> Fingerprint:
     """The fingerprint of ``entries``' closure. ``data_files`` names, per module, the non-Python
-    files it reads, by their path from the package's parent folder (hashed byte for byte)."""
+    files it reads, by their path from the package's parent folder: hashed byte for byte, or
+    ``absent`` where missing (an installed wheel may leave a built kernel's source out)."""
     lines: dict[str, str] = {}
     for module in closure(entries, modules, dispatchers):
         path = modules[module]
         lines[module] = semantic_hash(path.read_text(encoding="utf-8"), str(path))
         for data in (data_files or {}).get(module, ()):
-            top = modules[module.partition(".")[0]]  # the package's __init__.py
-            lines[data] = hashlib.sha256((top.parent.parent / data).read_bytes()).hexdigest()
+            file = modules[module.partition(".")[0]].parent.parent / data  # from the package's parent
+            lines[data] = hashlib.sha256(file.read_bytes()).hexdigest() if file.is_file() else "absent"
     return Fingerprint(name, lines)
 
 
@@ -165,11 +166,17 @@ DISPATCHERS = ("fmlpipe.stages", "fmlpipe.cli")
 DATA_FILES = {"fmlpipe.models.native_pool": ("fmlpipe/models/_pool_relu.c",)}
 
 
-def stage_fingerprints(package_dir: Path = Path(__file__).parent) -> dict[str, Fingerprint]:
-    """One fingerprint per stage of the registry, of the package in ``package_dir`` (by default
-    the imported one: the code ``fmlpipe run-stage`` runs)."""
-    from fmlpipe.stages import STAGES
+def stage_fingerprint(name: str, entries: Iterable[str], package_dir: Path = Path(__file__).parent) -> Fingerprint:
+    """The fingerprint of stage ``name``, whose runner imports ``entries`` (``fmlpipe.stages``),
+    of the package in ``package_dir`` (by default the imported one: the code ``fmlpipe
+    run-stage`` runs)."""
+    return stage_fingerprints({name: entries}, package_dir)[name]
 
+
+def stage_fingerprints(stages: Mapping[str, Iterable[str]], package_dir: Path = Path(__file__).parent,
+                       ) -> dict[str, Fingerprint]:
+    """:func:`stage_fingerprint` of every stage in ``stages`` (name -> the modules its runner
+    imports), sharing one listing of the package."""
     modules = find_modules(package_dir)
-    return {name: fingerprint(name, (CLI_ENTRY, *stage.modules), modules, DISPATCHERS, DATA_FILES)
-            for name, stage in STAGES.items()}
+    return {name: fingerprint(name, (CLI_ENTRY, *entries), modules, DISPATCHERS, DATA_FILES)
+            for name, entries in stages.items()}

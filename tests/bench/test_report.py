@@ -1,15 +1,10 @@
-"""The benchmark's targets, on made-up results: which cases each target pairs and what it checks;
-and the machine record, on a made-up /proc/cpuinfo."""
+"""The benchmark's targets, on made-up results: which cases each target pairs and what it checks."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from fmlpipe.bench.report import machine, targets, targets_table
-from fmlpipe.fl import precision
+from fmlpipe.bench.report import targets, targets_table
 
 
 def result(**fields: Any) -> dict[str, Any]:
@@ -82,19 +77,6 @@ def test_repeated_runs_pair_within_a_run_and_judge_the_median() -> None:
     assert one["values"] == [1.5] and not one["met"]
     [row] = targets_table([one]).columns[2].cells
     assert row == "1.5"
-
-
-def test_the_machine_record_names_the_cpu_and_the_flags_that_pick_kernels(tmp_path: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nmodel name\t: Example CPU 9000\nflags\t\t: fpu sse avx2 avx512f amx_bf16 "
-                       "amx_tile\n\nprocessor\t: 1\nmodel name\t: Example CPU 9000\nflags\t\t: fpu\n")
-    monkeypatch.setattr(precision, "CPUINFO", cpuinfo)
-    record = machine()
-    assert (record["cpu_model"], record["cpu_flags"]) == ("Example CPU 9000", ["avx2", "avx512f", "amx_bf16"])
-    monkeypatch.setattr(precision, "CPUINFO", tmp_path / "absent")  # not Linux: recorded as unknown
-    record = machine()
-    assert (record["cpu_model"], record["cpu_flags"]) == ("", [])
 
 
 def test_the_gpu_round_target_is_per_precision_and_compilation_and_the_cpu_one_stays_on_the_cpu() -> None:

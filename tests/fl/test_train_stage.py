@@ -9,9 +9,13 @@ from pathlib import Path
 
 import pytest
 
+import fmlpipe.train.stage as stage
+from fmlpipe import machine
+from fmlpipe.codehash import stage_fingerprints
 from fmlpipe.errors import ParamsError
 from fmlpipe.model_files import load_model
 from fmlpipe.paths import Paths
+from fmlpipe.stages import STAGES
 from fmlpipe.train.stage import run_train
 from tests.conftest import with_section
 from tests.fl.conftest import run_files, simulation_starts, small_params, train_interrupted
@@ -34,6 +38,8 @@ def test_fml_writes_models_history_and_metrics(project: Paths) -> None:
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["rounds"] == 3 and metrics["acc_personalized_mean"] == float(history[-1]["acc_personalized_mean"])
     assert len(_rows(run_dir / "clients.csv")) == 3 * 10
+    timing = json.loads((run_dir / "timing.json").read_text())
+    assert timing["machine"] == json.loads(json.dumps(machine.describe()))  # the CPU the timings are of
 
 
 def test_saved_personalized_model_reproduces_its_recorded_accuracy(project: Paths) -> None:
@@ -118,6 +124,25 @@ def test_checkpoint_of_other_params_is_not_resumed(project: Paths, monkeypatch: 
     params = with_section(params, "federation", optimizer=params.federation.optimizer.model_copy(update={"lr": 0.02}))
     run_train(params, project, "fedavg")
     assert starts == [0]
+
+
+def test_checkpoint_of_other_training_code_is_not_resumed_nor_extended(
+        project: Paths, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    train_interrupted(small_params(rounds=3), project, "fedavg", 1, monkeypatch)
+    monkeypatch.setattr(stage, "code_sha256", lambda: "f" * 64)  # as after an edit of the training code
+    starts = simulation_starts(monkeypatch)
+    run_train(small_params(rounds=3), project, "fedavg")
+    assert starts == [0]
+    checkpoint = project.run_dir("fedavg") / "checkpoint.safetensors"
+    assert f"note: fedavg: {checkpoint} is of other params, data or training code" in capfd.readouterr().err
+    monkeypatch.setattr(stage, "code_sha256", lambda: "e" * 64)  # a finished 3-round run, more rounds asked
+    run_train(small_params(rounds=4), project, "fedavg")
+    assert starts == [0, 0]
+
+
+def test_the_checkpoint_names_the_training_code_as_code_train_sha256_does() -> None:
+    listed = stage_fingerprints({name: entry.modules for name, entry in STAGES.items()})
+    assert stage.code_sha256() == listed["train"].combined
 
 
 def test_local_only_has_no_global_model_and_fedavg_finetunes(project: Paths) -> None:

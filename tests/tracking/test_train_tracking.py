@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 
 import fmlpipe.train.stage as stage
 from fmlpipe.data.store import load_prepared
+from fmlpipe.fl import precision
 from fmlpipe.model_files import load_model
 from fmlpipe.partition.result import Partition
 from fmlpipe.paths import Paths
@@ -49,6 +50,8 @@ def test_runs_children_histories_and_models(project: Paths) -> None:
     assert tags["fmlpipe.dvc_stage"] == "train@fml" and tags["fmlpipe.dvc_experiment"] == "exp-test"
     assert tags["fmlpipe.dataset_sha256"] == load_prepared(project).card["dataset_sha256"]
     assert tags["fmlpipe.partition_hash"] == Partition.load(project.partition_file).content_hash()
+    assert tags["fmlpipe.code_sha256"] == stage.code_sha256()
+    assert (tags["fmlpipe.cpu"], tags["fmlpipe.torch"]) == (precision.cpu_model() or "unknown", torch.__version__)
     assert parent.data.params["federation.optimizer.lr"] == "0.01"
     assert parent.data.params["models.global"] == "mlp"
 
@@ -113,11 +116,15 @@ def test_resume_continues_the_same_run_without_duplicates(project: Paths, monkey
     assert [m.step for m in client.get_metric_history(ref["run_id"], "lr")] == [1, 2, 3]
 
 
-def test_other_params_open_a_new_run(project: Paths) -> None:
+def test_other_params_or_training_code_open_a_new_run(project: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
     run_train(tracked(rounds=1), project, "fedavg", ENV)
     first = _ref(project, "fedavg")["run_id"]
     run_train(tracked(rounds=2), project, "fedavg", ENV)
-    assert _ref(project, "fedavg")["run_id"] != first
+    second = _ref(project, "fedavg")["run_id"]
+    assert second != first
+    monkeypatch.setattr(stage, "code_sha256", lambda: "f" * 64)  # as after an edit of the training code
+    run_train(tracked(rounds=2), project, "fedavg", ENV)
+    assert _ref(project, "fedavg")["run_id"] not in (first, second)
 
 
 def test_tracking_uri_from_the_environment_wins(project: Paths, tmp_path: Path) -> None:

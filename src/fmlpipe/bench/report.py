@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import platform
 import statistics
 from typing import Any
 
-import torch
 from rich.table import Table
-
-from fmlpipe.fl.precision import NATIVE_CPU_FLAGS, cpu_flags, cpu_model
 
 A_SECONDS = 30.0  # setting A: FML training round on the 2-core CPU
 GPU_A_SECONDS = 1.0  # setting A: the vectorized FML training round on a GPU
@@ -122,20 +118,6 @@ def _engine(r: dict[str, Any]) -> str:
     if r["compiled"]:
         engine += "+graphs" if r["compile_used"] == "graphs" else "+compile"
     return f"ray{r['workers']}:{engine}" if r["backend"] == "ray" else engine
-
-
-# The CPU features that decide which kernels run: AVX2 or AVX-512, and native bf16 (fl.precision).
-KERNEL_FLAGS = ("avx2", "avx512f", "avx512_vnni", *NATIVE_CPU_FLAGS)
-
-
-def machine() -> dict[str, Any]:
-    """What ran the benchmark: the same code runs other kernels on another CPU of the same kind
-    (AVX2 on some machines, AVX-512 with bf16 on others), so figures compare within one CPU."""
-    flags = cpu_flags()
-    return {"platform": platform.platform(), "processor": platform.processor(), "cpu_model": cpu_model(),
-            "cpu_flags": [f for f in KERNEL_FLAGS if f in flags], "torch": torch.__version__,
-            "cpu_count": torch.multiprocessing.cpu_count(),
-            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 
 def table(results: list[dict[str, Any]]) -> Table:

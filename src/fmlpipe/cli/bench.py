@@ -81,8 +81,9 @@ def bench(
     # start of `fmlpipe run-stage`, which DVC pays once per stage) would otherwise wait for.
     import torch
 
-    from fmlpipe.bench.report import TARGET_MODEL, machine, table, targets, targets_table
+    from fmlpipe.bench.report import TARGET_MODEL, table, targets, targets_table
     from fmlpipe.bench.runner import run_all
+    from fmlpipe.machine import describe
     from fmlpipe.models.registry import MODELS
 
     with reported(ctx):
@@ -116,5 +117,5 @@ def bench(
         else:
             console.print("no targets checked: none applies to these cases alone (a Ray case is held against the "
                           "local parallel engine's, bf16 against fp32)")
-        json_path.write_text(json.dumps({"machine": machine(), "cases": results, "targets": checks}, indent=2) + "\n")
+        json_path.write_text(json.dumps({"machine": describe(), "cases": results, "targets": checks}, indent=2) + "\n")
         console.print(f"wrote {json_path}")

@@ -20,8 +20,9 @@ def code_fingerprint(
         # fingerprint (see fmlpipe.codehash.DISPATCHERS), and --help stays fast.
         from fmlpipe.codehash import stage_fingerprints
         from fmlpipe.io import write_text
+        from fmlpipe.stages import STAGES
 
-        for name, fingerprint in stage_fingerprints().items():
+        for name, fingerprint in stage_fingerprints({n: s.modules for n, s in STAGES.items()}).items():
             path, text = out / f"{name}.sha256", fingerprint.text()
             # Unchanged files keep their mtime, so DVC need not hash them again.
             if not path.is_file() or path.read_text(encoding="utf-8") != text:

@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from fmlpipe.machine import describe
+
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 
 
@@ -38,8 +40,13 @@ def _git(root: Path, *args: str) -> str | None:
 
 
 def provenance_tags(root: Path, env: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
-    """Git commit and dirty flag, DVC stage and experiment name, plus ``extra`` hashes."""
+    """Git commit and dirty flag, DVC stage and experiment name, the machine's CPU and PyTorch
+    (``fmlpipe.machine``: the same seed gives other bits on another CPU), plus ``extra`` hashes."""
     tags = dict(extra)
+    machine = describe()
+    tags["fmlpipe.cpu"] = machine["cpu_model"] or "unknown"
+    tags["fmlpipe.cpu_flags"] = " ".join(machine["cpu_flags"])
+    tags["fmlpipe.torch"] = machine["torch"]
     commit = _git(root, "rev-parse", "HEAD")
     if commit:
         tags["mlflow.source.git.commit"] = commit

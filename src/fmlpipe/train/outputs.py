@@ -14,6 +14,7 @@ from fmlpipe.fl.personal_parts import split
 from fmlpipe.fl.protocol import State
 from fmlpipe.fl.simulation import RunState, global_models
 from fmlpipe.io import write_json, write_text
+from fmlpipe.machine import describe
 from fmlpipe.metrics import (
     ACC_GLOBAL_LOCAL,
     ACC_GLOBAL_TEST,
@@ -74,7 +75,8 @@ def run_models(alg: Algorithm, backend: Backend, global_state: State | None) -> 
 
 
 def write_run_outputs(run_dir: Path, alg: Algorithm, state: RunState, saved: dict[str, SavedModel]) -> None:
-    """Models (safetensors + architecture), per-round CSVs, final metrics and timings."""
+    """Models (safetensors + architecture), per-round CSVs, final metrics, and the timings with
+    the machine that made them (with the Ray backend, the driver's: the clients ran on workers)."""
     models = run_dir / "models"
     for name, (weights, arch) in saved.items():
         save_model(models / f"{name}.safetensors", weights, arch)
@@ -87,4 +89,5 @@ def write_run_outputs(run_dir: Path, alg: Algorithm, state: RunState, saved: dic
         "train_seconds": state.train_seconds,
         "eval_seconds": state.eval_seconds,
         "seconds_per_round": state.train_seconds / max(state.round, 1),
+        "machine": describe(),
     })

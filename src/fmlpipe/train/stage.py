@@ -12,6 +12,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from fmlpipe.codehash import stage_fingerprint
 from fmlpipe.config import Params
 from fmlpipe.config.schema import Section
 from fmlpipe.data.store import PreparedDataset, load_prepared
@@ -37,8 +38,17 @@ from fmlpipe.train.outputs import run_models, write_run_outputs
 MAX_RECOVERIES = 3  # restarts of the Ray workers one stage may make before giving up
 
 
-def fingerprint(params: Params, algorithm: str, section: Section, dataset_sha: str, partition_hash: str) -> str:
-    """What a checkpoint must match to be resumed: the params the run reads, and its data."""
+def code_sha256() -> str:
+    """The training code running now, as ``code/train.sha256`` names it (its combined hash):
+    this module is the train stage's entry (``fmlpipe.stages``)."""
+    return stage_fingerprint("train", (__name__,)).combined
+
+
+def fingerprint(params: Params, algorithm: str, section: Section, dataset_sha: str, partition_hash: str,
+                code_sha: str) -> str:
+    """What a checkpoint must match to be resumed: the params the run reads, its data, and the
+    code: after a change to the training code DVC re-runs the stage, which must not pick up
+    the run the old code left."""
     payload = {
         "algorithm": algorithm,
         "settings": section.model_dump(),
@@ -48,6 +58,7 @@ def fingerprint(params: Params, algorithm: str, section: Section, dataset_sha: s
         "tasks": params.tasks.model_dump(),
         "dataset": dataset_sha,
         "partition": partition_hash,
+        "code": code_sha,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -114,7 +125,7 @@ def run_train(params: Params, paths: Paths, algorithm: str | None,
     run_dir = paths.run_dir(cls.name)
     ckpt = run_dir / "checkpoint.safetensors"
     hashes = {"fmlpipe.dataset_sha256": prepared.card["dataset_sha256"],
-              "fmlpipe.partition_hash": partition.content_hash()}
+              "fmlpipe.partition_hash": partition.content_hash(), "fmlpipe.code_sha256": code_sha256()}
     key_args = (cls.name, section, *hashes.values())
     key = fingerprint(params, *key_args)
 
@@ -127,6 +138,9 @@ def run_train(params: Params, paths: Paths, algorithm: str | None,
         state = restore(ckpt, key, backend, initial)
         if state.round == 0:  # nothing of these params: perhaps a finished run of them with fewer rounds
             state = _extended(params, ckpt, key_args, run, backend) or state
+        if state.round == 0 and ckpt.is_file():  # a checkpoint holds round 1 or later
+            Console(stderr=True).print(f"note: {cls.name}: {ckpt} is of other params, data or training code: "
+                                       "starting from round 0", highlight=False, soft_wrap=True)
         tracker = train_tracker(params, paths, cls.name, key, client_infos(params, data, cls), hashes, env)
         try:
             tracker.on_round(state)  # a resumed run: log what the checkpoint holds and MLflow lacks
@@ -157,7 +171,7 @@ def run_train(params: Params, paths: Paths, algorithm: str | None,
     return state
 
 
-def _extended(params: Params, ckpt: Path, key_args: tuple[str, Section, str, str], run: Run,
+def _extended(params: Params, ckpt: Path, key_args: tuple[str, Section, str, str, str], run: Run,
               backend: Backend) -> RunState | None:
     """The finished shorter run of these params at ``ckpt``, ready to go on (:mod:`fmlpipe.train.extend`)."""
     fed = params.federation
