@@ -121,7 +121,7 @@ def test_tasks_are_part_of_the_checkpoint_fingerprint() -> None:
     params = small_params()
     fml = configured(params)["fml"][1]
     coarse = _hetero(params, tasks=["coarse"])
-    assert fingerprint(params, "fml", fml, "d", "p") != fingerprint(coarse, "fml", fml, "d", "p")
+    assert fingerprint(params, "fml", fml, "d", "p", "c") != fingerprint(coarse, "fml", fml, "d", "p", "c")
 
 
 @pytest.mark.parametrize(("algorithm", "setting"), [
